@@ -1,0 +1,58 @@
+/* bio.h: buffered I/O on a file descriptor (socket, pipe or file) with per-operation
+ * timeouts. Used for SMTP sessions, IPC between daemons and queue file access.
+ * The read and write functions are replaceable (read_fn/write_fn) so TLS can be
+ * layered under an existing stream later.
+ *
+ * Errors are sticky: after a timeout, EOF or I/O error every further operation fails
+ * and bio_error() says which. */
+#ifndef POSTERN_BIO_H
+#define POSTERN_BIO_H
+#include <stddef.h>
+#include <sys/types.h>
+#include "str.h"
+
+enum bio_err { BIO_OK = 0, BIO_EOF = 1, BIO_TIMEOUT = 2, BIO_IOERR = 3 };
+
+typedef struct bio bio;
+typedef ssize_t (*bio_read_fn)(bio *b, void *buf, size_t len);   /* like read(2); -1+errno */
+typedef ssize_t (*bio_write_fn)(bio *b, const void *buf, size_t len);
+
+struct bio {
+    int fd;
+    int timeout_ms;          /* <= 0: no timeout (block) */
+    int err;                 /* enum bio_err, sticky */
+    char *rbuf; size_t rpos, rlen, rcap;
+    char *wbuf; size_t wlen, wcap;
+    bio_read_fn read_fn;     /* default: poll + read on fd */
+    bio_write_fn write_fn;   /* default: poll + write on fd */
+    void *ctx;               /* for read_fn/write_fn (e.g. an SSL*) */
+    unsigned long long bytes_in, bytes_out;
+};
+
+bio *bio_open(int fd, int timeout_ms);       /* takes no ownership of fd unless bio_close */
+void bio_free(bio *b);                       /* frees buffers, does NOT close fd */
+int bio_close(bio *b);                       /* flushes, closes fd, frees; returns 0 or -1 */
+void bio_set_timeout(bio *b, int timeout_ms);
+int bio_error(const bio *b);                 /* enum bio_err */
+const char *bio_strerror(const bio *b);      /* "timeout", "end of file", strerror(errno) */
+
+/* Read one line into `line` (replacing its contents). Reads up to and including '\n',
+ * but stores at most `maxlen` bytes; if the line is longer, returns the first maxlen
+ * bytes and *complete = 0 (the rest is returned by later calls). The '\n' (and the
+ * byte before it, if any) are kept in `line` so callers can tell CRLF from bare LF.
+ * Returns number of bytes stored (> 0), or -1 on EOF/error/timeout. */
+ssize_t bio_getline(bio *b, str *line, size_t maxlen, int *complete);
+/* Read exactly n bytes; 0 on success, -1 on error/EOF. */
+int bio_read_exact(bio *b, void *buf, size_t n);
+/* Read one byte; -1 on error/EOF. */
+int bio_getc(bio *b);
+/* Bytes already buffered and not yet consumed (for PIPELINING / STARTTLS checks). */
+size_t bio_pending(const bio *b);
+void bio_discard_pending(bio *b);
+
+int bio_write(bio *b, const void *data, size_t len); /* buffered; 0 or -1 */
+int bio_puts(bio *b, const char *s);
+int bio_printf(bio *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int bio_flush(bio *b);                               /* 0 or -1 */
+
+#endif
