@@ -33,8 +33,9 @@ void submit_sender(submit *s, const char *sender);
 void submit_rcpt(submit *s, const char *rcpt, const char *orig_rcpt);
 void submit_begin_content(submit *s);
 void submit_line(submit *s, const char *data, size_t len, int complete);
-/* Finish and wait for the verdict. Returns result->status (0/4/5); on a broken connection
- * returns 4 with reason "cleanup service unavailable" or similar. Frees s. */
+/* Finish and wait for the verdict. Initializes *result itself (the caller frees it with
+ * submit_result_free). Returns result->status (0/4/5); on a broken connection returns 4
+ * with reason "cleanup service unavailable" or similar. Frees s. */
 int submit_finish(submit *s, struct submit_result *result);
 void submit_result_free(struct submit_result *r);
 void submit_abort(submit *s);   /* frees s */
