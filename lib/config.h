@@ -30,7 +30,8 @@ void config_set(const char *name, const char *value);
  * error). Values that do not parse as their type are fatal with a message naming the
  * parameter and its source file:line. */
 const char *config_str(const char *name);      /* fully expanded */
-const char *config_raw(const char *name);      /* as written, unexpanded; NULL if unset */
+const char *config_raw(const char *name);      /* as written (or the default), unexpanded;
+                                                  NULL for an unknown name that is not set */
 long config_int(const char *name);
 int config_bool(const char *name);
 long config_time(const char *name);            /* seconds */
@@ -45,6 +46,9 @@ int config_is_set(const char *name);           /* set in main.cf or by override 
 int config_validate(str *report, int strict);
 /* Iterate over parameters set in main.cf/overrides: calls fn(name, raw_value). */
 void config_foreach_set(void (*fn)(const char *name, const char *raw, void *ctx), void *ctx);
+/* Log "warning: FILE:LINE: unknown parameter NAME" once per loaded setting (daemons call
+ * this after loading; server_main does it for every daemon). */
+void config_warn_unknown(void);
 
 /* Parse a time value ("300s", "5m", "1h", "2d", "1w"; bare number uses default_unit).
  * Returns 0 or -1. */

@@ -1,0 +1,269 @@
+/* server.c: the skeleton every daemon started by master runs in (see server.h).
+ * Parses the master's command line, loads main.cf, opens the log, drops privileges,
+ * then either accepts one client at a time on the shared listening socket (reporting
+ * busy/idle on the status pipe, exiting after max_use clients, max_idle idle seconds,
+ * SIGTERM or when the master goes away) or hands the socket to a multi-client loop. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE 1
+#endif
+#include "server.h"
+#include "config.h"
+#include "log.h"
+#include "mem.h"
+#include "privs.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SERVER_MAX_OVERRIDES 256
+
+static char *service_name = "";
+static char **extra_args;
+static char *empty_args[] = { NULL };
+static volatile sig_atomic_t got_sigterm;
+static int master_gone;
+static int status_fd_ok;
+static unsigned generation;
+static int term_pipe[2] = { -1, -1 };  /* self-pipe: wakes the accept poll on SIGTERM */
+
+const char *server_service_name(void)
+{
+    return service_name;
+}
+
+char **server_args(void)
+{
+    return extra_args ? extra_args : empty_args;
+}
+
+static void on_sigterm(int sig)
+{
+    (void)sig;
+    int saved = errno;
+    got_sigterm = 1;
+    if (term_pipe[1] >= 0) {
+        ssize_t r = write(term_pipe[1], "T", 1);
+        (void)r;
+    }
+    errno = saved;
+}
+
+/* Check the status pipe without waiting: 1 if the master closed its end. */
+static int status_pipe_closed(void)
+{
+    if (!status_fd_ok)
+        return 0;
+    struct pollfd pfd = { .fd = SERVER_STATUS_FD, .events = 0 };
+    if (poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLERR | POLLHUP | POLLNVAL)))
+        return 1;
+    return 0;
+}
+
+int server_master_gone(void)
+{
+    if (!master_gone && (got_sigterm || status_pipe_closed()))
+        master_gone = 1;
+    return master_gone;
+}
+
+void server_report(int avail)
+{
+    if (!status_fd_ok)
+        return;
+    struct server_status st = { .pid = (int)getpid(), .avail = avail ? 1 : 0, .generation = generation };
+    ssize_t n;
+    do
+        n = write(SERVER_STATUS_FD, &st, sizeof st);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && errno == EPIPE)
+        master_gone = 1;
+    else if (n >= 0 && n != (ssize_t)sizeof st)
+        msg_warn("short write to master status pipe");
+}
+
+static void usage(const char *prog)
+{
+    msg_fatal("usage: %s -c CONFDIR -n SERVICE -t TYPE [-u] [-v] [-o name=value]... [args]", prog);
+}
+
+static void setup_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_IGN;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGPIPE, &sa, NULL);
+
+    if (pipe2(term_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+        msg_fatal("pipe: %s", strerror(errno));
+    sa.sa_handler = on_sigterm;     /* no SA_RESTART: poll() returns EINTR */
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+static void check_listen_fd(const char *prog)
+{
+    struct stat st;
+    if (fstat(SERVER_LISTEN_FD, &st) != 0 || !S_ISSOCK(st.st_mode))
+        msg_fatal("%s: descriptor %d is not a socket: this program is started by the postern "
+                  "master (see master.cf), not by hand", prog, SERVER_LISTEN_FD);
+    int fl = fcntl(SERVER_LISTEN_FD, F_GETFL);
+    if (fl < 0 || fcntl(SERVER_LISTEN_FD, F_SETFL, fl | O_NONBLOCK) != 0)
+        msg_fatal("cannot make the listening socket non-blocking: %s", strerror(errno));
+    fcntl(SERVER_LISTEN_FD, F_SETFD, FD_CLOEXEC);
+    if (fcntl(SERVER_STATUS_FD, F_GETFD) >= 0) {
+        status_fd_ok = 1;
+        fcntl(SERVER_STATUS_FD, F_SETFD, FD_CLOEXEC);
+    } else {
+        msg_warn("no master status pipe on descriptor %d: running without busy/idle reports",
+                 SERVER_STATUS_FD);
+    }
+}
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void drain_term_pipe(void)
+{
+    char buf[16];
+    while (read(term_pipe[0], buf, sizeof buf) > 0)
+        ;
+}
+
+/* Single-client accept loop; returns when it is time to exit. */
+static void accept_loop(const struct server_ops *ops)
+{
+    long max_use = config_int("max_use");
+    long max_idle = config_time("max_idle");
+    long served = 0;
+    long long idle_since = now_ms();
+
+    while (!server_master_gone() && (max_use == 0 || served < max_use)) {
+        struct pollfd pfd[3] = {
+            { .fd = SERVER_LISTEN_FD, .events = POLLIN },
+            { .fd = term_pipe[0], .events = POLLIN },
+            { .fd = status_fd_ok ? SERVER_STATUS_FD : -1, .events = 0 },
+        };
+        int timeout = -1;
+        if (max_idle > 0) {
+            long long left = idle_since + max_idle * 1000LL - now_ms();
+            if (left <= 0) {
+                msg_debug("idle for %ld seconds, exiting", max_idle);
+                return;
+            }
+            timeout = left > 3600000 ? 3600000 : (int)left;
+        }
+        int n = poll(pfd, 3, timeout);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            msg_fatal("poll: %s", strerror(errno));
+        }
+        if (n == 0)
+            continue;                       /* idle check at the top */
+        if (pfd[1].revents) {
+            drain_term_pipe();
+            continue;                       /* got_sigterm makes the loop exit */
+        }
+        if (pfd[2].revents & (POLLERR | POLLHUP | POLLNVAL)) {
+            master_gone = 1;
+            return;
+        }
+        if (!(pfd[0].revents & POLLIN)) {
+            if (pfd[0].revents & (POLLERR | POLLNVAL))
+                msg_fatal("listening socket failed");
+            continue;
+        }
+        int fd = accept4(SERVER_LISTEN_FD, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR
+                || errno == ECONNABORTED || errno == EPROTO)
+                continue;                   /* another child took it */
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                msg_warn("accept: %s", strerror(errno));
+                poll(NULL, 0, 1000);
+                continue;
+            }
+            msg_fatal("accept: %s", strerror(errno));
+        }
+        server_report(0);
+        ops->service(fd);
+        close(fd);
+        served++;
+        server_report(1);
+        idle_since = now_ms();
+    }
+}
+
+void server_main(int argc, char **argv, const struct server_ops *ops)
+{
+    const char *prog = ops && ops->name ? ops->name : "server";
+    const char *confdir = getenv("MAIL_CONFIG");
+    char *overrides[SERVER_MAX_OVERRIDES];
+    int n_over = 0, unpriv = 0, verbose = 0, c;
+
+    log_open("postern", prog, "-");         /* until main.cf says where */
+    if (!ops || (!ops->service == !ops->loop))
+        msg_panic("server_main: exactly one of service and loop must be set");
+    opterr = 0;
+    while ((c = getopt(argc, argv, "+c:n:t:uvo:")) != -1) {
+        switch (c) {
+        case 'c': confdir = optarg; break;
+        case 'n': service_name = optarg; break;
+        case 't': break;                    /* type is master's business */
+        case 'u': unpriv = 1; break;
+        case 'v': verbose++; break;
+        case 'o':
+            if (n_over >= SERVER_MAX_OVERRIDES)
+                msg_fatal("too many -o options");
+            overrides[n_over++] = optarg;
+            break;
+        default:
+            usage(prog);
+        }
+    }
+    extra_args = argv + optind;
+    const char *gen = getenv("POSTERN_GENERATION");
+    if (gen)
+        generation = (unsigned)strtoul(gen, NULL, 10);
+
+    char *err = NULL;
+    if (config_load(confdir, &err) != 0)
+        msg_fatal("%s", err);
+    for (int i = 0; i < n_over; i++)
+        if (config_override(overrides[i]) != 0)
+            msg_fatal("bad -o option \"%s\": expected name=value", overrides[i]);
+    log_open(config_str("syslog_name"), prog, config_str("maillog_file"));
+    if (verbose)
+        log_set_verbose(verbose);
+    config_warn_unknown();
+
+    setup_signals();
+    check_listen_fd(prog);
+
+    if (ops->pre_init)
+        ops->pre_init();
+    if (unpriv && privs_is_root())
+        privs_drop_to(config_str("mail_owner"));
+    if (ops->post_init)
+        ops->post_init();
+
+    if (ops->loop) {
+        ops->loop(SERVER_LISTEN_FD);
+    } else {
+        accept_loop(ops);                   /* master counts a new child as idle */
+    }
+    exit(0);
+}
