@@ -18,6 +18,7 @@
 
 #define ATTR_MAX_COUNT 1024          /* attributes per list */
 #define ATTR_MAX_VALUE (1024 * 1024) /* decoded value bytes */
+#define ATTR_MAX_TOTAL (8 * 1024 * 1024) /* decoded value bytes per list (reader bound) */
 
 struct attr { char *name; char *value; size_t vlen; };
 typedef struct attr_list {
@@ -28,6 +29,8 @@ typedef struct attr_list {
 void attr_init(attr_list *l);
 void attr_free(attr_list *l);                  /* frees items; l may be reused after attr_init */
 void attr_clear(attr_list *l);                 /* count = 0 */
+/* Adding a name that is already present replaces its value. A bad name (not
+ * [a-z0-9_]{1,64}) or a value over ATTR_MAX_VALUE is a programming error (panic). */
 void attr_add(attr_list *l, const char *name, const char *value);  /* NUL-terminated value */
 void attr_addn(attr_list *l, const char *name, const void *value, size_t vlen);
 void attr_addf(attr_list *l, const char *name, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

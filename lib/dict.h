@@ -12,6 +12,7 @@
  * half a table and need no locks. */
 #ifndef POSTERN_DICT_H
 #define POSTERN_DICT_H
+#include <stddef.h>
 #include "str.h"
 
 typedef struct dict dict;
@@ -39,7 +40,23 @@ int dict_foreach(dict *d, int (*fn)(const char *key, const char *value, void *ct
 int dict_build(const char *spec, const char *source, enum dict_src_format fmt, char **err);
 
 /* Look a key up in each table of a list of specs ("hash:/a, hash:/b"), first match wins.
- * Returns like dict_lookup. */
+ * Returns like dict_lookup; a lookup error in any table stops the search (-1). */
 int dict_lookup_list(char **specs, const char *key, str *value);
+
+/* Close every handle dict_get() has cached (tests, reload). */
+void dict_cache_clear(void);
+
+/* The source parser dict_build uses, on a buffer (also for `postern map` and fuzzing).
+ * Blank lines and lines whose first non-blank is '#' are skipped; a line starting with
+ * whitespace continues the previous entry (joined with one space). DICT_SRC_MAP entries
+ * are "key whitespace value" (value may not be empty); DICT_SRC_ALIASES "name: value"
+ * (name without whitespace). Keys are lowercased, values trimmed. Lines are limited to
+ * 64 KiB, entries to 1 MiB, NUL bytes rejected. fn gets each entry with the line where it
+ * starts and returns 0 to go on or nonzero to stop (then dict_parse_source returns -1,
+ * with *err if fn did not set it). Returns 0, or -1 with *err = "name:LINE: reason"
+ * (malloc'd). */
+typedef int (*dict_src_fn)(const char *key, const char *value, int line, void *ctx);
+int dict_parse_source(const char *name, const char *buf, size_t len, enum dict_src_format fmt,
+                      dict_src_fn fn, void *ctx, char **err);
 
 #endif

@@ -6,7 +6,17 @@
  * The C (size) record, first after V, has fixed width so it can be written before the
  * sizes are known and rewritten in place: "%15ld %15ld %6d" =
  * content_offset (file offset of the M record), message_size (bytes of content as
- * delivered with LF line ends), recipient count. */
+ * delivered with LF line ends), recipient count.
+ *
+ * What qfile_read_env() checks (a failure is -2 with the reason and file offset):
+ *   V first (exactly QFILE_VERSION), C second (exact format above); then T, A, F and
+ *   [O] R/D records in any order, exactly one T ("SEC.USEC", 1-6 fraction digits) and one F;
+ *   M (empty) at exactly content_offset; only N/L until X (X not right after L); then only
+ *   [O] R/D; E last and nothing after it. An O must be followed by R or D.
+ *   message_size must equal sum(len(N) + 1) + sum(len(L)); the recipient count must equal
+ *   the number of R + D records (at least 1). A file without E is malformed ("incomplete"),
+ *   so on success env->complete is always 1. Envelope records are at most 64 KiB, addresses
+ *   at most 4096 bytes, no NUL bytes in envelope records. */
 #ifndef POSTERN_QFILE_H
 #define POSTERN_QFILE_H
 #include <sys/types.h>
@@ -47,11 +57,12 @@ const char *qfile_env_attr(const struct qfile_env *env, const char *name);
  * returns 0 (end, X record seen) or -1 (error, *err). Each call returns one complete logical
  * line (L records joined) in `line`, without terminator. */
 typedef struct qfile_reader { bio *b; int done; } qfile_reader;
-int qfile_content_open(qfile_reader *r, int fd, off_t content_offset);
+int qfile_content_open(qfile_reader *r, int fd, off_t content_offset); /* 0 or -1 (no M there) */
 int qfile_next_line(qfile_reader *r, str *line, size_t maxlen, const char **err); /* 1 line, 0 end, -1 err */
 void qfile_content_close(qfile_reader *r);
 
-/* Mark the recipient record at `offset` done (write 'D' over 'R'). No fsync. 0 or -1. */
+/* Mark the recipient record at `offset` done (write 'D' over 'R'). No fsync. 0 or -1
+ * (EINVAL when the byte there is neither 'R' nor 'D'; already 'D' is a no-op success). */
 int qfile_mark_done(int fd, off_t offset);
 
 #endif

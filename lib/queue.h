@@ -22,11 +22,13 @@
 #define QUEUE_MODE_READY   0700
 
 extern const char *const queue_names[];   /* "incoming","active","deferred","hold","corrupt",... NULL */
+/* Only the directories that hold queue files: incoming active deferred hold corrupt, NULL. */
+extern const char *const queue_message_queues[];
 
 /* Create every queue subdirectory under qdir (mode 0700, private/ 0700, public/ 0711).
  * If uid/gid != -1, chown them. 0 or -1 with errno. */
 int queue_dirs_create(const char *qdir, uid_t uid, gid_t gid);
-/* Path of a queue file: "QDIR/QUEUE/ID" into buf. */
+/* Path of a queue file: "QDIR/QUEUE/ID" into buf. NULL (buf "") if it does not fit. */
 const char *queue_path(char *buf, size_t len, const char *qdir, const char *queue, const char *id);
 /* 1 if id has the queue ID syntax. Use before building any path from outside input. */
 int queue_id_valid(const char *id);
@@ -42,7 +44,7 @@ int queue_create(const char *qdir, const char *queue, char id[QUEUE_ID_MAX]);
 int queue_commit(int fd);
 /* 1 if st says the file is complete (mode has S_IXUSR). */
 int queue_file_ready(const struct stat *st);
-/* rename QDIR/FROM/ID -> QDIR/TO/ID. 0 or -1 (errno). */
+/* rename QDIR/FROM/ID -> QDIR/TO/ID. 0 or -1 (errno; EINVAL for an invalid id). */
 int queue_move(const char *qdir, const char *from, const char *to, const char *id);
 /* unlink QDIR/QUEUE/ID. 0 or -1. */
 int queue_remove(const char *qdir, const char *queue, const char *id);
