@@ -16,6 +16,9 @@
 #include "resolve.h"
 #include "server.h"
 
+_Static_assert(1 + 3 * LOCAL_MAX_RCPTS <= ATTR_MAX_COUNT,
+               "a reply for LOCAL_MAX_RCPTS recipients must fit one attribute list");
+
 static void local_pre_init(void)
 {
     resolve_init();
@@ -111,5 +114,9 @@ int main(int argc, char **argv)
     };
 
     signal(SIGPIPE, SIG_IGN);
+    /* a file size limit must give EFBIG (deferred, mailbox truncated), not kill us
+     * half-way through an mbox append */
+    signal(SIGXFSZ, SIG_IGN);
+    local_abort_install();
     server_main(argc, argv, &ops);
 }

@@ -9,7 +9,8 @@
  *   local_deliver.c    the shared copy loop (Return-Path, Delivered-To, content) + loop check
  *   local_maildir.c    Maildir delivery (tmp -> fsync -> new)
  *   local_mbox.c       mbox delivery (dotlock + fcntl lock, >From quoting)
- *   local_status.c     delivery results, privilege switching and the log line */
+ *   local_status.c     delivery results, privilege switching and the log line
+ *   local_abort.c      undo a delivery in progress when the watchdog kills the agent */
 #ifndef POSTERN_LOCAL_H
 #define POSTERN_LOCAL_H
 #include <sys/types.h>
@@ -17,7 +18,9 @@
 #include "bio.h"
 #include "str.h"
 
-#define LOCAL_MAX_RCPTS 1000        /* recipients per request */
+/* recipients per request: the reply (rcpt_count + 3 attributes per recipient) must fit
+ * one attribute list (ATTR_MAX_COUNT, checked in local.c) */
+#define LOCAL_MAX_RCPTS 341
 #define LOCAL_ALIAS_DEPTH 20        /* nested alias expansions */
 #define LOCAL_ADDR_MAX 256          /* any address we handle */
 #define LOCAL_DSN_MAX 16
@@ -91,10 +94,13 @@ struct local_expansion {
     int depth;
     char **done; int ndone, cap_done;    /* final addresses delivered (dedupe) */
     int nleaves;
+    char **expanded; int nexpanded, cap_expanded;  /* aliases already expanded (dedupe) */
     struct local_result outcome;    /* worst result so far */
 };
 /* Record a final result: log it and merge it into the outcome. */
 void local_leaf(struct local_expansion *x, const char *to, const struct local_result *r);
+/* 1 if the alias `key` was already expanded for this recipient; else remembers it. */
+int local_alias_seen(struct local_expansion *x, const char *key);
 /* Deliver a LOCAL-class address: aliases unless `self` names it, then the system user. */
 void local_deliver_local(struct local_expansion *x, const char *addr, const char *self);
 
@@ -135,5 +141,15 @@ void local_maildir_deliver(struct local_msg *m, const char *dir, const char *rcp
 /* --- local_mbox.c --- */
 void local_mbox_deliver(struct local_msg *m, const char *path, const char *rcpt,
                         uid_t uid, gid_t gid, int spool, struct local_result *r);
+
+/* --- local_abort.c --- */
+#define LOCAL_ABORT_PATH_MAX 4300
+/* Install the SIGALRM (delivery timeout) handler that undoes what is registered below. */
+void local_abort_install(void);
+/* Register (non-NULL / fd >= 0) or clear (NULL / -1) what a killed delivery must undo:
+ * a dot-lock to remove, a Maildir tmp file to remove, an mbox to truncate to old_size. */
+void local_abort_lock(const char *lock_path);
+void local_abort_tmp(const char *tmp_path);
+void local_abort_mbox(int fd, off_t old_size);
 
 #endif

@@ -7,7 +7,9 @@
  *     is a loop ("a: b" + "b: a") and bounces 5.4.6; a target naming the alias itself
  *     ("a: a") is the user a (Postfix semantics);
  *   - other addresses are forwarded in one new message per alias (local_forward.c);
- *   - "|command", "/file" and ":include:" are not supported yet and bounce. */
+ *   - "|command", "/file" and ":include:" are not supported yet and bounce.
+ * Each alias is expanded at most once per recipient (a second path to it adds nothing),
+ * so aliases that fan out to shared sub-aliases cost linear, not exponential, work. */
 #include "local.h"
 #include <stdlib.h>
 #include <string.h>
@@ -123,6 +125,10 @@ void local_alias_expand(struct local_expansion *x, const char *addr, const char 
         leaf_set(x, addr, LOCAL_BOUNCE, "5.4.6", reason.data);
         str_free(&reason);
         return;
+    }
+    if (local_alias_seen(x, key)) {
+        str_free(&reason);
+        return;                              /* its targets are already handled */
     }
     targets = strv_split(value, ",");
     if (strv_len(targets) > LOCAL_ALIAS_MAX_TARGETS) {

@@ -1,7 +1,8 @@
 /* local_maildir.c: Maildir delivery (the Maildir spec): make DIR/{tmp,new,cur} when
  * missing, write the message to tmp/UNIQUE, fsync it (when $maildir_fsync), rename it
  * into new/. The directory is not fsynced (neither does Postfix). Any error removes the
- * tmp file and defers. Runs with the recipient's effective ids (set by the caller). */
+ * tmp file and defers; so does the delivery timeout (local_abort.c knows the tmp file).
+ * Runs with the recipient's effective ids (set by the caller). */
 #include "local.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -74,6 +75,7 @@ void local_maildir_deliver(struct local_msg *m, const char *dir, const char *rcp
         local_result_errno(r, errno, "cannot create maildir file %s", tmp_path.data);
         goto out;
     }
+    local_abort_tmp(tmp_path.data);
     out = bio_open(fd, 0);
     if (local_write_message(m, out, rcpt, 0, r) < 0)
         failed = 1;
@@ -92,7 +94,8 @@ void local_maildir_deliver(struct local_msg *m, const char *dir, const char *rcp
     }
     if (failed)
         unlink(tmp_path.data);
-    else
+    local_abort_tmp(NULL);
+    if (!failed)
         local_result_set(r, LOCAL_SENT, "2.0.0", "delivered to maildir");
 out:
     str_free(&host);

@@ -2,7 +2,10 @@
  * when older than LOCAL_DOTLOCK_STALE seconds) and an fcntl write lock, appends
  * "From sender date", the message (">From " quoting) and a blank line in one buffered
  * stream, fsyncs once, and on any error truncates the mailbox back to its old size.
- * The mailbox must be a regular file with one link owned by the recipient.
+ * The mailbox must be a regular file with one link owned by the recipient; it is opened
+ * non-blocking so that a FIFO put in its place cannot hang the agent.
+ * While the lock is held, local_abort.c knows the lock and the old size, so a delivery
+ * killed by the timeout leaves neither a stale lock nor a partial message.
  * spool = the shared $mail_spool_directory: locks and creation happen with our own
  * privileges (root may create there, users usually cannot) and a new file is given to
  * the recipient; otherwise the caller already runs with the recipient's ids. */
@@ -28,6 +31,7 @@ static int dotlock_acquire(const char *lock_path, struct local_result *r)
         struct stat st;
         int fd = open(lock_path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd >= 0) {
+            local_abort_lock(lock_path);
             close(fd);
             return 0;
         }
@@ -73,7 +77,8 @@ static int open_mailbox(const char *path, uid_t uid, gid_t gid, int spool,
                         struct local_result *r)
 {
     struct stat st;
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK
+                  | O_CLOEXEC, 0600);
 
     if (fd >= 0) {
         if (spool && privs_is_root() && fchown(fd, uid, gid) < 0) {
@@ -83,7 +88,7 @@ static int open_mailbox(const char *path, uid_t uid, gid_t gid, int spool,
             return -1;
         }
     } else if (errno == EEXIST) {
-        fd = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC);
+        fd = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     }
     if (fd < 0) {
         local_result_errno(r, errno, "cannot open mailbox %s", path);
@@ -97,7 +102,19 @@ static int open_mailbox(const char *path, uid_t uid, gid_t gid, int spool,
         close(fd);
         return -1;
     }
+    if (fcntl(fd, F_SETFL, O_APPEND) < 0) {      /* blocking writes from here on */
+        local_result_errno(r, errno, "cannot set flags of mailbox %s", path);
+        close(fd);
+        return -1;
+    }
     return fd;
+}
+
+static void dotlock_release(const char *lock_path)
+{
+    if (unlink(lock_path) < 0)
+        msg_warn("cannot remove lock file %s: %s", lock_path, strerror(errno));
+    local_abort_lock(NULL);
 }
 
 void local_mbox_deliver(struct local_msg *m, const char *path, const char *rcpt,
@@ -116,15 +133,17 @@ void local_mbox_deliver(struct local_msg *m, const char *path, const char *rcpt,
     if (dotlock_acquire(lock_path, r) < 0)
         return;
     if ((fd = open_mailbox(path, uid, gid, spool, r)) < 0) {
-        unlink(lock_path);
+        dotlock_release(lock_path);
         return;
     }
     if (fcntl_lock(fd, path, r) < 0) {
         close(fd);
-        unlink(lock_path);
+        dotlock_release(lock_path);
         return;
     }
     old_size = lseek(fd, 0, SEEK_END);
+    if (old_size >= 0)
+        local_abort_mbox(fd, old_size);
     out = bio_open(fd, 0);
     if (old_size < 0) {
         local_result_errno(r, errno, "cannot seek in mailbox %s", path);
@@ -139,12 +158,12 @@ void local_mbox_deliver(struct local_msg *m, const char *path, const char *rcpt,
     if (failed && old_size >= 0 && ftruncate(fd, old_size) < 0)
         msg_warn("cannot truncate mailbox %s back to %ld bytes: %s", path, (long) old_size,
                  strerror(errno));
+    local_abort_mbox(-1, 0);
     if (close(fd) < 0 && !failed) {
         local_result_errno(r, errno, "cannot write mailbox %s", path);
         failed = 1;
     }
-    if (unlink(lock_path) < 0)
-        msg_warn("cannot remove lock file %s: %s", lock_path, strerror(errno));
+    dotlock_release(lock_path);
     if (!failed)
         local_result_set(r, LOCAL_SENT, "2.0.0", "delivered to mailbox");
 }

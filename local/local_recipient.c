@@ -54,6 +54,19 @@ static int already_done(struct local_expansion *x, const char *addr)
     return 0;
 }
 
+int local_alias_seen(struct local_expansion *x, const char *key)
+{
+    for (int i = 0; i < x->nexpanded; i++)
+        if (strcmp(x->expanded[i], key) == 0)
+            return 1;
+    if (x->nexpanded == x->cap_expanded) {
+        x->cap_expanded = x->cap_expanded ? 2 * x->cap_expanded : 8;
+        x->expanded = xrealloc(x->expanded, (size_t) x->cap_expanded * sizeof(*x->expanded));
+    }
+    x->expanded[x->nexpanded++] = xstrdup(key);
+    return 0;
+}
+
 /* A relative path without "..", empty components or control bytes. */
 static int safe_relative_path(const char *p)
 {
@@ -323,5 +336,8 @@ void local_deliver_rcpt(struct local_msg *m, const struct local_rcpt *rc, struct
     for (int i = 0; i < x.ndone; i++)
         free(x.done[i]);
     free(x.done);
+    for (int i = 0; i < x.nexpanded; i++)
+        free(x.expanded[i]);
+    free(x.expanded);
     local_result_free(&x.outcome);
 }

@@ -442,3 +442,128 @@ def test_garbage_requests_are_dropped(inst):
                     b"rcpt_count=1\nrcpt_count=1\n\n", b"rcpt_count=-5\n\n",
                     b"rcpt_count=1%ZZ\n\n", b"\n"):
         assert inst.raw_request(payload) is None
+
+
+# --- hardening (review2): failure paths that must neither lose nor corrupt mail ---------
+
+def _mbox_size(path):
+    return os.path.getsize(path) if os.path.exists(path) else 0
+
+
+def test_mbox_failed_append_is_truncated(inst):
+    """A write error in the middle of an mbox append (here: file size limit, as a quota
+    would give) leaves the mailbox exactly as it was and defers."""
+    path = os.path.join(inst.root, "vmail", "virt.test", "v2")
+    reply, _ = inst.request(SENDER, ["v2@virt.test"], LINES)       # make sure it exists
+    one(reply, "sent")
+    with open(path, "ab") as f:                 # bigger than the log, so the limit hits
+        f.write(b"x" * (1 << 20) + b"\n\n")     # the mailbox only
+    before = open(path, "rb").read()
+    limit = len(before) + 100
+    assert _mbox_size(inst.log) < limit
+
+    def small_files():
+        import resource
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    big = LINES + ["y" * 1000] * 20
+    reply, _ = inst.request(SENDER, ["v2@virt.test"], big, preexec=small_files)
+    one(reply, "deferred", "4.2.2", "cannot write mailbox")
+    assert open(path, "rb").read() == before
+    assert not os.path.exists(path + ".lock")
+
+
+def test_timeout_removes_dotlock(inst):
+    """When local_delivery_timeout kills a delivery, the dot-lock it holds goes too
+    (else the mailbox is blocked until the lock turns stale)."""
+    import fcntl
+    spool = os.path.join(inst.root, "spool", "plocal2")
+    reply, _ = inst.request(SENDER, ["plocal2+x@" + HOST], LINES)
+    one(reply, "sent")
+    before = open(spool, "rb").read()
+    inst.write_main_cf(inst.main_cf + "local_delivery_timeout = 1s\n")
+    try:
+        with open(spool, "ab") as holder:
+            fcntl.lockf(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            t0 = time.time()
+            reply, _ = inst.request(SENDER, ["plocal2+x@" + HOST], LINES)
+            assert time.time() - t0 < 4
+    finally:
+        inst.write_main_cf(inst.main_cf)
+    assert reply is None                        # qmgr defers: "delivery agent crashed"
+    assert not os.path.exists(spool + ".lock")
+    assert open(spool, "rb").read() == before
+
+
+def test_fifo_mailbox_does_not_block(inst):
+    """A user who replaces the mailbox with a FIFO must not hang the agent."""
+    spool = os.path.join(inst.root, "spool", "plocal2")
+    pw = pwd.getpwnam("plocal2")
+    saved = spool + ".saved"
+    if os.path.exists(spool):
+        os.rename(spool, saved)
+    os.mkfifo(spool, 0o600)
+    os.chown(spool, pw.pw_uid, pw.pw_gid)
+    try:
+        t0 = time.time()
+        reply, _ = inst.request(SENDER, ["plocal2+x@" + HOST], LINES, timeout=10)
+        one(reply, "deferred", "4.3.0", "unsafe mailbox|cannot open mailbox")
+        assert time.time() - t0 < 5
+        assert not os.path.exists(spool + ".lock")
+    finally:
+        os.unlink(spool)
+        if os.path.exists(saved):
+            os.rename(saved, spool)
+
+
+def test_many_recipients_never_panic(inst):
+    """More recipients than one reply list can hold: the request is refused cleanly
+    (no reply, so qmgr defers) instead of a panic while building the reply."""
+    rcpts = ["x%d@remote.test" % i for i in range(342)]
+    nlog = len(inst.log_lines())
+    reply, _ = inst.request(SENDER, rcpts, LINES)
+    assert reply is None
+    new = inst.log_lines()[nlog:]
+    assert not [l for l in new if "panic:" in l or "fatal:" in l], new[-3:]
+    assert [l for l in new if "malformed delivery request" in l and "rcpt_count" in l], new
+
+
+def test_alias_fanout_is_not_exponential(inst):
+    """Aliases that fan out to the same sub-aliases are expanded once each, not
+    2^depth times."""
+    conf = os.path.join(inst.root, "conf")
+    src = os.path.join(conf, "fanout")
+    with open(src, "w") as f:
+        for i in range(19):
+            for a in ("f", "g"):
+                f.write("%s%d: f%d, g%d\n" % (a, i, i + 1, i + 1))
+        f.write("f19: plocal1\ng19: plocal1\n")
+    subprocess.run([os.path.join(inst.root, "mkmap"), "hash:" + src, "aliases"], check=True)
+    inst.write_main_cf(inst.main_cf.replace("alias_maps = ", "alias_maps = hash:%s, " % src))
+    try:
+        t0 = time.time()
+        reply, qid = inst.request(SENDER, ["f0@" + HOST], LINES)
+        elapsed = time.time() - t0
+    finally:
+        inst.write_main_cf(inst.main_cf)
+    one(reply, "sent")
+    assert len(log_for(inst, qid)) == 1
+    assert elapsed < 5, elapsed
+
+
+def test_failed_id_switch_defers(inst):
+    """Root without CAP_SETUID cannot become the recipient: the delivery must defer, not
+    happen as root."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def no_setuid():
+        if libc.prctl(24, 7, 0, 0, 0) != 0:          # PR_CAPBSET_DROP, CAP_SETUID
+            raise OSError(ctypes.get_errno(), "prctl")
+    d = os.path.join(inst.root, "vmail", "virt.test", "v1", "new")
+    before = set(os.listdir(d)) if os.path.isdir(d) else set()
+    reply, _ = inst.request(SENDER, ["v1@virt.test"], LINES, preexec=no_setuid)
+    one(reply, "deferred", "4.3.0", "cannot switch to uid")
+    assert (set(os.listdir(d)) if os.path.isdir(d) else set()) == before
+    # still root for everything else: the spool mailbox (no id switch) works
+    reply, _ = inst.request(SENDER, ["plocal1@" + HOST], LINES, preexec=no_setuid)
+    one(reply, "sent")
