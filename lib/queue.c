@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/file.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "queue.h"
@@ -198,6 +200,11 @@ int queue_create(const char *qdir, const char *queue, char id[QUEUE_ID_MAX])
         if (fd < 0 && errno != EEXIST)
             return -1;
     }
+    /* The writer holds this lock until it closes the file (or dies): a file that is not
+     * complete and not locked was abandoned (queue_remove_if_abandoned). Taken before the
+     * rename, so a file under its queue ID name is never unlocked while being written. */
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+        goto fail;
     if (fstat(fd, &st) < 0 || fchmod(fd, QUEUE_MODE_WRITING) < 0)
         goto fail;
     for (int tries = 0;; tries++) {
@@ -219,6 +226,36 @@ fail:;
     (void)unlink(tmp);
     errno = saved;
     return -1;
+}
+
+int queue_remove_if_abandoned(const char *qdir, const char *queue, const char *name,
+                              int min_age)
+{
+    char path[4096];
+    struct stat st;
+    int fd, removed = 0;
+
+    if (snprintf(path, sizeof(path), "%s/%s/%s", qdir, queue, name) >= (int)sizeof(path)
+        || strchr(name, '/') != NULL) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : -1;
+    if (fstat(fd, &st) < 0) {
+        close(fd);
+        return -1;
+    }
+    if (S_ISREG(st.st_mode) && !queue_file_ready(&st)
+        && time(NULL) - st.st_mtime >= min_age
+        && flock(fd, LOCK_EX | LOCK_NB) == 0) {
+        /* Nobody writes it any more. Re-check under the lock: the mode may have changed. */
+        if (fstat(fd, &st) == 0 && !queue_file_ready(&st) && unlink(path) == 0)
+            removed = 1;
+    }
+    close(fd);
+    return removed;
 }
 
 int queue_commit(int fd)

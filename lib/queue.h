@@ -40,6 +40,13 @@ long queue_id_time(const char *id);
 /* Create a new queue file in QDIR/QUEUE (usually "incoming"): O_CREAT|O_EXCL, mode 0600,
  * named by a fresh queue ID. Returns fd (>= 0) and fills id; -1 on error (errno). */
 int queue_create(const char *qdir, const char *queue, char id[QUEUE_ID_MAX]);
+/* queue_create() returns the fd with an exclusive flock held; it stays held until the
+ * writer closes the file or dies. This removes QDIR/QUEUE/NAME if it is an incomplete
+ * file (mode without S_IXUSR) that nobody holds locked and that was last modified at least
+ * min_age seconds ago (use a larger min_age for ".tmp.*" names, which are unlocked for an
+ * instant after creation). Returns 1 removed, 0 left alone, -1 error (errno). */
+int queue_remove_if_abandoned(const char *qdir, const char *queue, const char *name,
+                              int min_age);
 /* Make the file complete: fchmod 0700 + fsync. 0 or -1. */
 int queue_commit(int fd);
 /* 1 if st says the file is complete (mode has S_IXUSR). */

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "addr.h"
@@ -439,6 +440,50 @@ START_TEST(queue_create_commit)
     snprintf(path, sizeof(path), "ls -A '%s/incoming' | grep -c tmp > /dev/null", qdir);
     ck_assert_int_ne(system(path), 0);
     ck_assert_int_eq(queue_create("/nonexistent/dir", "incoming", id), -1);
+}
+END_TEST
+
+
+/* A file whose writer died before committing is removed; a live writer's file and a
+ * complete file are left alone. */
+START_TEST(queue_abandoned)
+{
+    char qdir[512], path[600];
+    struct stat st;
+    snprintf(qdir, sizeof(qdir), "%s/qa", tmpdir);
+    ck_assert_int_eq(queue_dirs_create(qdir, (uid_t)-1, (gid_t)-1), 0);
+    char live[QUEUE_ID_MAX], done[QUEUE_ID_MAX], dead[QUEUE_ID_MAX];
+    int fd_live = queue_create(qdir, "incoming", live);
+    ck_assert_int_ge(fd_live, 0);
+    int fd_done = queue_create(qdir, "incoming", done);
+    ck_assert_int_ge(fd_done, 0);
+    ck_assert_int_eq(queue_commit(fd_done), 0);
+    close(fd_done);
+    int pipefd[2];
+    ck_assert_int_eq(pipe(pipefd), 0);
+    pid_t pid = fork();
+    if (pid == 0) {                     /* a writer that dies mid-file */
+        char id[QUEUE_ID_MAX];
+        int fd = queue_create(qdir, "incoming", id);
+        if (fd < 0 || write(fd, "partial", 7) != 7 || write(pipefd[1], id, QUEUE_ID_MAX) != QUEUE_ID_MAX)
+            _exit(1);
+        _exit(0);
+    }
+    ck_assert_int_eq(read(pipefd[0], dead, QUEUE_ID_MAX), QUEUE_ID_MAX);
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    close(pipefd[0]);
+    close(pipefd[1]);
+    ck_assert_int_eq(queue_remove_if_abandoned(qdir, "incoming", live, 0), 0);
+    ck_assert_int_eq(queue_remove_if_abandoned(qdir, "incoming", done, 0), 0);
+    ck_assert_int_eq(queue_remove_if_abandoned(qdir, "incoming", dead, 3600), 0); /* too young */
+    ck_assert_int_eq(queue_remove_if_abandoned(qdir, "incoming", dead, 0), 1);
+    ck_assert_int_ne(stat(queue_path(path, sizeof(path), qdir, "incoming", dead), &st), 0);
+    ck_assert_int_eq(stat(queue_path(path, sizeof(path), qdir, "incoming", live), &st), 0);
+    ck_assert_int_eq(stat(queue_path(path, sizeof(path), qdir, "incoming", done), &st), 0);
+    ck_assert_int_eq(queue_remove_if_abandoned(qdir, "incoming", "nonexistent", 0), 0);
+    close(fd_live);                     /* writer closed without committing: abandoned too */
+    ck_assert_int_eq(queue_remove_if_abandoned(qdir, "incoming", live, 0), 1);
 }
 END_TEST
 
@@ -1210,6 +1255,7 @@ static Suite *data_suite(void)
     tcase_add_test(tc, record_rejects);
     tcase_add_test(tc, queue_ids);
     tcase_add_test(tc, queue_create_commit);
+    tcase_add_test(tc, queue_abandoned);
     tcase_add_test(tc, qfile_roundtrip);
     tcase_add_test(tc, qfile_rejects);
     tcase_add_test(tc, addr_table);
