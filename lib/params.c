@@ -98,6 +98,62 @@ const struct param_def param_table[] = {
     { "expand_owner_alias", PARAM_BOOL, "no", 0 },
     { "maildir_fsync", PARAM_BOOL, "yes", 0 },
 
+    /* pickup (local submission) and the sendmail command */
+    { "pickup_service_name", PARAM_STR, "pickup", 0 },
+    { "pickup_timeout", PARAM_TIME, "300s", 's' },            /* per read from a sendmail client */
+
+    /* DNS (lib/dns.c) */
+    { "dns_servers", PARAM_LIST, "", 0 },                     /* IPv4 addr[:port]; "" = resolv.conf */
+    { "dns_timeout", PARAM_TIME, "5s", 's' },                 /* per try */
+    { "dns_retries", PARAM_INT, "2", 0 },
+
+    /* smtp (the SMTP client delivery agent) */
+    { "smtp_tcp_port", PARAM_STR, "25", 0 },                  /* port for MX/A hosts and [host] */
+    { "smtp_connect_timeout", PARAM_TIME, "30s", 's' },
+    { "smtp_helo_timeout", PARAM_TIME, "300s", 's' },
+    { "smtp_mail_timeout", PARAM_TIME, "300s", 's' },
+    { "smtp_rcpt_timeout", PARAM_TIME, "300s", 's' },
+    { "smtp_data_init_timeout", PARAM_TIME, "120s", 's' },
+    { "smtp_data_xfer_timeout", PARAM_TIME, "180s", 's' },
+    { "smtp_data_done_timeout", PARAM_TIME, "600s", 's' },
+    { "smtp_quit_timeout", PARAM_TIME, "300s", 's' },
+    { "smtp_helo_name", PARAM_STR, "$myhostname", 0 },
+    { "smtp_mx_address_limit", PARAM_INT, "5", 0 },          /* addresses tried per delivery */
+    { "smtp_mx_session_limit", PARAM_INT, "2", 0 },          /* SMTP sessions per delivery */
+    { "smtp_line_length_limit", PARAM_SIZE, "998", 0 },      /* longer lines are folded */
+
+    /* smtpd TLS (lib/tls.c, smtpd/smtpd_tls.c) */
+    { "smtpd_tls_security_level", PARAM_STR, "none", 0 },      /* none | may | encrypt */
+    { "smtpd_tls_wrappermode", PARAM_BOOL, "no", 0 },          /* yes: TLS from the start (465) */
+    { "smtpd_tls_cert_file", PARAM_STR, "", 0 },               /* PEM: certificate + chain */
+    { "smtpd_tls_key_file", PARAM_STR, "$smtpd_tls_cert_file", 0 },
+    { "smtpd_tls_eccert_file", PARAM_STR, "", 0 },             /* optional ECDSA certificate */
+    { "smtpd_tls_eckey_file", PARAM_STR, "$smtpd_tls_eccert_file", 0 },
+    { "smtpd_tls_chain_files", PARAM_LIST, "", 0 },            /* PEM files: key + cert chain */
+    { "smtpd_tls_protocols", PARAM_STR, ">=TLSv1.2", 0 },      /* at level may */
+    { "smtpd_tls_mandatory_protocols", PARAM_STR, ">=TLSv1.2", 0 }, /* at level encrypt */
+    { "smtpd_tls_ciphers", PARAM_STR, "medium", 0 },           /* grade: medium | high */
+    { "smtpd_tls_mandatory_ciphers", PARAM_STR, "medium", 0 },
+    { "smtpd_tls_exclude_ciphers", PARAM_LIST, "", 0 },
+    { "tls_high_cipherlist", PARAM_STR, "aNULL:-aNULL:HIGH:@STRENGTH", 0 },
+    { "tls_medium_cipherlist", PARAM_STR, "aNULL:-aNULL:HIGH:MEDIUM:+RC4:@STRENGTH", 0 },
+    { "smtpd_tls_session_cache_timeout", PARAM_TIME, "3600s", 's' },
+    { "smtpd_tls_ticket_key_file", PARAM_STR, "$queue_directory/pid/smtpd_tls_ticket.key", 0 },
+    { "smtpd_tls_received_header", PARAM_BOOL, "yes", 0 },    /* TLS protocol/cipher in Received */
+    { "smtpd_tls_loglevel", PARAM_INT, "1", 0 },
+
+    /* smtpd SMTP AUTH (lib/passwd.c, smtpd/smtpd_auth.c, cmd/cmd_passwd.c) */
+    { "smtpd_sasl_auth_enable", PARAM_BOOL, "no", 0 },
+    { "smtpd_tls_auth_only", PARAM_BOOL, "yes", 0 },           /* AUTH only inside TLS */
+    { "smtpd_sasl_password_maps", PARAM_LIST, "", 0 },         /* user -> crypt(3) hash */
+    { "smtpd_sasl_failure_delay", PARAM_TIME, "1s", 's' },     /* before each 535 reply */
+    { "smtpd_sasl_failure_limit", PARAM_INT, "5", 0 },         /* per client address ... */
+    { "smtpd_sasl_failure_window", PARAM_TIME, "10m", 's' },   /* ... in this window; then AUTH
+                                                                 * is refused until it ends */
+    { "smtpd_sasl_failure_state_file", PARAM_STR, "$queue_directory/pid/smtpd_sasl_failures", 0 },
+    { "smtpd_sender_login_maps", PARAM_LIST, "", 0 },          /* sender address -> login(s) */
+    { "smtpd_sender_restrictions", PARAM_LIST, "", 0 },
+
     { NULL, PARAM_STR, NULL, 0 }
 };
 
