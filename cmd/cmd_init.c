@@ -271,7 +271,8 @@ int cmd_init(int argc, char **argv)
         "127.0.0.1:%ld inet n     -       n       -       -       smtpd\n"
         "cleanup    unix  y       -       n       -       0       cleanup\n"
         "qmgr       unix  y       -       n       300     1       qmgr\n"
-        "local      unix  y       n       n       -       -       local\n",
+        "local      unix  y       n       n       -       -       local\n"
+        "pickup     unix  n       -       n       -       -       pickup\n",
         o.port);
     const char *vmailbox =
         "# virtual mailboxes: address  Maildir (relative to virtual_mailbox_base, ending in /)\n"
