@@ -21,6 +21,32 @@
 #include "record.h"
 #include "server.h"
 
+/* The submission in progress, so that an exit in the middle of it (msg_fatal, out of
+ * memory) still removes the incomplete queue file. */
+static struct cleanup_state *current;
+
+static void remove_incomplete_at_exit(void)
+{
+    /* qfd >= 0 means "created but neither committed nor removed yet" */
+    if (current && current->qfd >= 0)
+        (void)queue_remove(current->qdir, "incoming", current->queue_id);
+}
+
+/* Look every per-message parameter up once at start-up: a bad value is then a fatal
+ * error before any client is accepted, not in the middle of a message. */
+static void cleanup_post_init(void)
+{
+    (void)config_str("queue_directory");
+    (void)config_str("myhostname");
+    (void)config_time("ipc_timeout");
+    (void)config_size("message_size_limit");
+    (void)config_size("header_size_limit");
+    (void)config_int("hopcount_limit");
+    (void)config_bool("always_add_missing_headers");
+    if (atexit(remove_incomplete_at_exit) != 0)
+        msg_fatal("atexit: cannot register the queue file clean-up");
+}
+
 void cleanup_reject(struct cleanup_state *st, int status, const char *dsn, const char *reason)
 {
     if (st->status != 0)
@@ -114,6 +140,7 @@ static void cleanup_service(int fd)
         sleep(1);                    /* the client sees EOF and defers; don't spin */
         return;
     }
+    current = &st;
     st.client = bio_open(fd, (int)(config_time("ipc_timeout") > 86400 ? 86400000
                                    : config_time("ipc_timeout") * 1000));
     attr_init(&greeting);
@@ -148,6 +175,7 @@ static void cleanup_service(int fd)
                      st.queue_id, st.why);
         cleanup_out_remove(&st);
     }
+    current = NULL;
     state_free(&st);
 }
 
@@ -155,6 +183,7 @@ int main(int argc, char **argv)
 {
     static const struct server_ops ops = {
         .name = "cleanup",
+        .post_init = cleanup_post_init,
         .service = cleanup_service,
     };
 

@@ -1,7 +1,8 @@
 /* bio.c: buffered I/O on a file descriptor with poll(2)-based per-operation timeouts.
  * Every network conversation (SMTP, daemon-to-daemon attribute lists) and queue-file
  * reader sits on top of this. Errors are sticky; writes survive partial writes and
- * EINTR. SIGPIPE must be ignored by the program (server_main does this). */
+ * EINTR. Sockets are written with MSG_NOSIGNAL, so a vanished peer is an EPIPE error
+ * even where SIGPIPE is not ignored. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1
 #endif
@@ -14,25 +15,43 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define BIO_RBUF_SIZE 16384
 #define BIO_WBUF_SIZE 16384
 #define BIO_MAX_ZERO_WRITES 100     /* write() returning 0 this often = I/O error */
 
-/* Wait until fd is ready for `events` or timeout; 1 ready, 0 timeout, -1 error. */
+static long long monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wait until fd is ready for `events` or timeout; 1 ready, 0 timeout, -1 error.
+ * Interrupted waits continue with the time that is left, so a steady stream of signals
+ * cannot stretch the timeout. */
 static int wait_ready(int fd, short events, int timeout_ms)
 {
     struct pollfd pfd = { .fd = fd, .events = events };
+    long long deadline = timeout_ms > 0 ? monotonic_ms() + timeout_ms : 0;
+    int wait_ms = timeout_ms > 0 ? timeout_ms : -1;
     for (;;) {
-        int n = poll(&pfd, 1, timeout_ms > 0 ? timeout_ms : -1);
+        int n = poll(&pfd, 1, wait_ms);
         if (n > 0)
             return 1;               /* also on POLLERR/POLLHUP: read/write reports it */
         if (n == 0)
             return 0;
         if (errno != EINTR)
             return -1;
-        /* EINTR: retry; the timeout restarts, which is acceptable for signals we ignore */
+        if (timeout_ms > 0) {
+            long long left = deadline - monotonic_ms();
+            if (left <= 0)
+                return 0;
+            wait_ms = (int)left;
+        }
     }
 }
 
@@ -52,7 +71,8 @@ static ssize_t default_read(bio *b, void *buf, size_t len)
     return n;
 }
 
-static ssize_t default_write(bio *b, const void *buf, size_t len)
+/* write(2) for descriptors that are not sockets (queue files, pipes). */
+static ssize_t plain_write(bio *b, const void *buf, size_t len)
 {
     int r = wait_ready(b->fd, POLLOUT, b->timeout_ms);
     if (r == 0) {
@@ -65,6 +85,31 @@ static ssize_t default_write(bio *b, const void *buf, size_t len)
     do
         n = write(b->fd, buf, len);
     while (n < 0 && errno == EINTR);
+    return n;
+}
+
+/* Sockets are written with send(MSG_NOSIGNAL): a peer that went away is an EPIPE error,
+ * never a SIGPIPE that kills a program which forgot to ignore it. The first ENOTSOCK
+ * switches this bio to plain_write for good. */
+static ssize_t default_write(bio *b, const void *buf, size_t len)
+{
+    int r = wait_ready(b->fd, POLLOUT, b->timeout_ms);
+    if (r == 0) {
+        errno = ETIMEDOUT;
+        return -1;
+    }
+    if (r < 0)
+        return -1;
+    ssize_t n;
+    do
+        n = send(b->fd, buf, len, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && errno == ENOTSOCK) {
+        b->write_fn = plain_write;
+        do
+            n = write(b->fd, buf, len);
+        while (n < 0 && errno == EINTR);
+    }
     return n;
 }
 
@@ -270,7 +315,7 @@ int bio_write(bio *b, const void *data, size_t len)
 {
     if (b->err)
         return -1;
-    if (b->wlen + len <= b->wcap) {
+    if (len <= b->wcap - b->wlen) {
         memcpy(b->wbuf + b->wlen, data, len);
         b->wlen += len;
         return 0;

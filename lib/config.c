@@ -458,7 +458,15 @@ int config_load(const char *confdir, char **err)
     if (!confdir || !*confdir)
         confdir = POSTERN_SYSCONFDIR;
     char *path = xasprintf("%s/main.cf", confdir);
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    /* O_NONBLOCK: a FIFO planted as main.cf must not block the open */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    struct stat st;
+    if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
+        *err = xasprintf("%s: not a regular file", path);
+        close(fd);
+        free(path);
+        return -1;
+    }
     if (fd < 0) {
         if (errno != ENOENT) {
             *err = xasprintf("%s: cannot open: %s", path, strerror(errno));

@@ -18,11 +18,13 @@
 #include <unistd.h>
 
 #define EVENT_MAX_SIGNAL 65
+#define EVENT_TIMER_MAX_MS (100LL * 365 * 86400 * 1000)
 
 struct watch {
     int fd;
     event_fd_cb rcb, wcb;
     void *rctx, *wctx;
+    unsigned long rserial, wserial;   /* changed by every add/del: detects replaced watches */
 };
 
 struct timer {
@@ -37,6 +39,7 @@ static size_t nwatches, watches_cap;
 static struct timer *timers;
 static size_t ntimers, timers_cap;
 static long next_timer_id = 1;
+static unsigned long next_serial = 1;
 
 static int sig_pipe[2] = { -1, -1 };
 static struct { event_signal_cb cb; void *ctx; } sig_handlers[EVENT_MAX_SIGNAL];
@@ -89,6 +92,7 @@ void event_add_read(int fd, event_fd_cb cb, void *ctx)
     struct watch *w = get_watch(fd);
     w->rcb = cb;
     w->rctx = ctx;
+    w->rserial = next_serial++;
 }
 
 void event_add_write(int fd, event_fd_cb cb, void *ctx)
@@ -98,6 +102,7 @@ void event_add_write(int fd, event_fd_cb cb, void *ctx)
     struct watch *w = get_watch(fd);
     w->wcb = cb;
     w->wctx = ctx;
+    w->wserial = next_serial++;
 }
 
 void event_del_read(int fd)
@@ -105,6 +110,7 @@ void event_del_read(int fd)
     struct watch *w = find_watch(fd);
     if (w) {
         w->rcb = NULL;
+        w->rserial = next_serial++;
         drop_if_empty(fd);
     }
 }
@@ -114,6 +120,7 @@ void event_del_write(int fd)
     struct watch *w = find_watch(fd);
     if (w) {
         w->wcb = NULL;
+        w->wserial = next_serial++;
         drop_if_empty(fd);
     }
 }
@@ -128,7 +135,10 @@ long event_timer(long ms, event_timer_cb cb, void *ctx)
     }
     struct timer *t = &timers[ntimers++];
     t->id = next_timer_id++;
-    t->due = event_now_ms() + (ms > 0 ? ms : 0);
+    long long delay = ms > 0 ? ms : 0;
+    if (delay > EVENT_TIMER_MAX_MS)
+        delay = EVENT_TIMER_MAX_MS;     /* no overflow of the due time */
+    t->due = event_now_ms() + delay;
     t->cb = cb;
     t->ctx = ctx;
     return t->id;
@@ -209,6 +219,9 @@ void event_loop_once(long max_wait_ms)
 {
     size_t n = nwatches + 1;
     struct pollfd *pfd = xcalloc(n, sizeof *pfd);
+    /* the watch each entry was built from: a callback may delete a watch and create
+     * another on the same fd number, which must not get the old descriptor's events */
+    unsigned long *rser = xcalloc(n, sizeof *rser), *wser = xcalloc(n, sizeof *wser);
     size_t k = 0;
     if (sig_pipe[0] >= 0)
         pfd[k++] = (struct pollfd){ .fd = sig_pipe[0], .events = POLLIN };
@@ -216,6 +229,8 @@ void event_loop_once(long max_wait_ms)
     for (size_t i = 0; i < nwatches; i++) {
         pfd[k].fd = watches[i].fd;
         pfd[k].events = (short)((watches[i].rcb ? POLLIN : 0) | (watches[i].wcb ? POLLOUT : 0));
+        rser[k] = watches[i].rserial;
+        wser[k] = watches[i].wserial;
         k++;
     }
 
@@ -248,13 +263,17 @@ void event_loop_once(long max_wait_ms)
                 continue;
             /* look the watch up again: an earlier callback may have changed it */
             struct watch *w = find_watch(pfd[i].fd);
-            if (w && w->rcb && (re & (POLLIN | POLLHUP | POLLERR | POLLNVAL)))
+            if (w && w->rcb && w->rserial == rser[i]
+                && (re & (POLLIN | POLLHUP | POLLERR | POLLNVAL)))
                 w->rcb(pfd[i].fd, w->rctx);
             w = find_watch(pfd[i].fd);
-            if (w && w->wcb && (re & (POLLOUT | POLLHUP | POLLERR | POLLNVAL)))
+            if (w && w->wcb && w->wserial == wser[i]
+                && (re & (POLLOUT | POLLHUP | POLLERR | POLLNVAL)))
                 w->wcb(pfd[i].fd, w->wctx);
         }
     }
     free(pfd);
+    free(rser);
+    free(wser);
     run_due_timers();
 }

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define MASTERCF_FILE_MAX (1024 * 1024)
@@ -245,9 +246,16 @@ int mastercf_load(const char *path, struct mastercf *out, char **err)
     out->entries = NULL;
     out->count = 0;
     *err = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    /* O_NONBLOCK: a FIFO planted as master.cf must not block the open */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
         *err = xasprintf("%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        *err = xasprintf("%s: not a regular file", path);
+        close(fd);
         return -1;
     }
     str data;

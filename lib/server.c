@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #define SERVER_MAX_OVERRIDES 256
+#define SERVER_MAX_IDLE_MAX (10L * 365 * 86400)   /* seconds */
 
 static char *service_name = "";
 static char **extra_args;
@@ -90,6 +91,24 @@ void server_report(int avail)
         msg_warn("short write to master status pipe");
 }
 
+/* Descriptors 0-2 must be open before anything else is: otherwise the next socket, pipe
+ * or queue file gets one of them and stderr logging (or a library) writes into it. */
+static void sane_stdio(void)
+{
+    for (int fd = 0; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) >= 0)
+            continue;
+        int nfd = open("/dev/null", O_RDWR);
+        if (nfd < 0)
+            _exit(1);                       /* cannot even log: nothing else is safe */
+        if (nfd != fd) {                    /* a lower one was free after all */
+            close(nfd);
+            if (fcntl(fd, F_GETFD) < 0)
+                _exit(1);
+        }
+    }
+}
+
 static void usage(const char *prog)
 {
     msg_fatal("usage: %s -c CONFDIR -n SERVICE -t TYPE [-u] [-v] [-o name=value]... [args]", prog);
@@ -147,6 +166,8 @@ static void accept_loop(const struct server_ops *ops)
 {
     long max_use = config_int("max_use");
     long max_idle = config_time("max_idle");
+    if (max_idle > SERVER_MAX_IDLE_MAX)
+        max_idle = SERVER_MAX_IDLE_MAX;     /* max_idle * 1000 must not overflow */
     long served = 0;
     long long idle_since = now_ms();
 
@@ -214,6 +235,7 @@ void server_main(int argc, char **argv, const struct server_ops *ops)
     char *overrides[SERVER_MAX_OVERRIDES];
     int n_over = 0, unpriv = 0, verbose = 0, c;
 
+    sane_stdio();
     log_open("postern", prog, "-");         /* until main.cf says where */
     if (!ops || (!ops->service == !ops->loop))
         msg_panic("server_main: exactly one of service and loop must be set");

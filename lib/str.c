@@ -62,7 +62,13 @@ static void str_reserve(str *s, size_t extra)
 
 void str_append(str *s, const void *data, size_t len)
 {
+    /* data may point into s itself: find it again after a reallocation */
+    uintptr_t d = (uintptr_t)data, base = (uintptr_t)s->data;
+    int inside = s->data && d >= base && d < base + s->cap;
+    size_t off = inside ? (size_t)(d - base) : 0;
     str_reserve(s, len);
+    if (inside)
+        data = s->data + off;
     if (len)
         memmove(s->data + s->len, data, len);
     s->len += len;
@@ -102,16 +108,23 @@ void str_setn(str *s, const void *data, size_t len)
 
 void str_vappendf(str *s, const char *fmt, va_list ap)
 {
+    /* Format into a separate buffer, then append: an argument may point into s itself
+     * (str_appendf(s, "%s", s->data)), and growing s in place would free it. */
+    char small[512];
     va_list ap2;
     va_copy(ap2, ap);
-    char small[1];
     int n = vsnprintf(small, sizeof small, fmt, ap2);
     va_end(ap2);
     if (n < 0)
         msg_panic("str_vappendf: bad format \"%s\"", fmt);
-    str_reserve(s, (size_t)n);
-    vsnprintf(s->data + s->len, (size_t)n + 1, fmt, ap);
-    s->len += (size_t)n;
+    if ((size_t)n < sizeof small) {
+        str_append(s, small, (size_t)n);
+        return;
+    }
+    char *big = xmalloc((size_t)n + 1);
+    vsnprintf(big, (size_t)n + 1, fmt, ap);
+    str_append(s, big, (size_t)n);
+    free(big);
 }
 
 void str_appendf(str *s, const char *fmt, ...)

@@ -1,12 +1,32 @@
 /* check_cleanup.c: unit tests for cleanup's pure parts: the header parser
- * (cleanup/cleanup_header.c) and the added-header formatting (cleanup/cleanup_addhdr.c). */
+ * (cleanup/cleanup_header.c) and the added-header formatting (cleanup/cleanup_addhdr.c),
+ * plus end-to-end tests that run the built cleanup daemon (BUILDDIR/cleanup/cleanup) on a
+ * temporary queue and talk to it through lib/submit.c: commit rule, file mode, removal of
+ * the file on every failure path. */
 #include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 #include "../../cleanup/cleanup_addhdr.h"
 #include "../../cleanup/cleanup_header.h"
+#include "config.h"
+#include "ipc.h"
+#include "log.h"
+#include "mem.h"
+#include "qfile.h"
+#include "queue.h"
 #include "record.h"
+#include "server.h"
+#include "submit.h"
 
 static int feed(struct hdr_state *h, const char *line)
 {
@@ -212,6 +232,274 @@ START_TEST(added_fields)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- end to end */
+
+#ifndef POSTERN_BUILDDIR
+#define POSTERN_BUILDDIR "."
+#endif
+
+struct e2e {
+    char qdir[64];
+    char *daemon;
+    pid_t pid;
+    int status_rd;           /* kept open: a closed status pipe means "master gone" */
+};
+
+/* Start cleanup with max_use=1 on a fresh queue; extra: more "-o name=value" args. */
+static int e2e_start(struct e2e *e, const char *const *extra)
+{
+    e->daemon = xasprintf("%s/cleanup/cleanup", POSTERN_BUILDDIR);
+    if (access(e->daemon, X_OK) != 0) {
+        fprintf(stderr, "check_cleanup: %s not built; end-to-end test skipped\n", e->daemon);
+        free(e->daemon);
+        return -1;
+    }
+    snprintf(e->qdir, sizeof e->qdir, "/tmp/check_cleanup_qXXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(e->qdir));
+    ck_assert_int_eq(queue_dirs_create(e->qdir, (uid_t)-1, (gid_t)-1), 0);
+    char *sock = xasprintf("%s/private/cleanup", e->qdir);
+    int lfd = ipc_listen_unix(sock, 0600, 10);
+    ck_assert_int_ge(lfd, 0);
+    int st[2];
+    ck_assert_int_eq(pipe(st), 0);
+    e->pid = fork();
+    ck_assert_int_ge(e->pid, 0);
+    if (e->pid == 0) {
+        char *argv[32];
+        int n = 0;
+        argv[n++] = "cleanup";
+        argv[n++] = "-c"; argv[n++] = "/nonexistent-confdir";
+        argv[n++] = "-n"; argv[n++] = "cleanup";
+        argv[n++] = "-t"; argv[n++] = "unix";
+        argv[n++] = "-o"; argv[n++] = xasprintf("queue_directory=%s", e->qdir);
+        argv[n++] = "-o"; argv[n++] = "maillog_file=-";
+        argv[n++] = "-o"; argv[n++] = "max_use=1";
+        for (int i = 0; extra && extra[i] && n < 30; i++) {
+            argv[n++] = "-o";
+            argv[n++] = (char *)extra[i];
+        }
+        argv[n] = NULL;
+        close(st[0]);
+        dup2(lfd, SERVER_LISTEN_FD);
+        dup2(st[1], SERVER_STATUS_FD);
+        execv(e->daemon, argv);
+        _exit(127);
+    }
+    close(lfd);
+    close(st[1]);
+    e->status_rd = st[0];
+    free(sock);
+    config_reset();
+    config_set("queue_directory", e->qdir);
+    config_set("ipc_timeout", "10s");
+    return 0;
+}
+
+/* Wait for the daemon to exit; returns its exit status (or 128+signal, -1 on timeout). */
+static int e2e_wait(struct e2e *e, int ms)
+{
+    int status;
+    char drain[256];
+    fcntl(e->status_rd, F_SETFL, O_NONBLOCK);
+    for (int i = 0; i < ms / 10; i++) {
+        if (waitpid(e->pid, &status, WNOHANG) == e->pid)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        while (read(e->status_rd, drain, sizeof drain) > 0)
+            ;
+        poll(NULL, 0, 10);
+    }
+    kill(e->pid, SIGKILL);
+    waitpid(e->pid, &status, 0);
+    return -1;
+}
+
+/* Number of entries in QDIR/incoming (temporary files included). */
+static int e2e_incoming_count(struct e2e *e)
+{
+    char *path = xasprintf("%s/incoming", e->qdir);
+    DIR *d = opendir(path);
+    int n = 0;
+    struct dirent *de;
+    ck_assert_ptr_nonnull(d);
+    while ((de = readdir(d)) != NULL)
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+            n++;
+    closedir(d);
+    free(path);
+    return n;
+}
+
+static void e2e_cleanup_dir(struct e2e *e)
+{
+    char *cmd = xasprintf("rm -rf '%s'", e->qdir);
+    ck_assert_int_eq(system(cmd), 0);
+    free(cmd);
+    free(e->daemon);
+    close(e->status_rd);
+    config_reset();
+}
+
+static submit *e2e_begin(void)
+{
+    const char *err = NULL;
+    submit *s = submit_open(0, &err);
+    ck_assert_msg(s != NULL, "submit_open: %s", err ? err : "?");
+    submit_attr(s, "client_addr", "192.0.2.1");
+    submit_attr(s, "client_name", "client.example.test");
+    submit_attr(s, "helo_name", "helo.example.test");
+    submit_attr(s, "protocol", "ESMTP");
+    submit_sender(s, "a@example.test");
+    submit_rcpt(s, "b@example.test", "B@example.test");
+    submit_begin_content(s);
+    return s;
+}
+
+static void line(submit *s, const char *text)
+{
+    submit_line(s, text, strlen(text), 1);
+}
+
+START_TEST(e2e_commit)
+{
+    struct e2e e;
+    if (e2e_start(&e, NULL) != 0)
+        return;
+    submit *s = e2e_begin();
+    char id[QUEUE_ID_MAX];
+    snprintf(id, sizeof id, "%s", submit_queue_id(s));
+    line(s, "Subject: test");
+    line(s, "Message-ID: <m1@example.test>");
+    line(s, "");
+    line(s, "body line");
+    struct submit_result r;
+    ck_assert_int_eq(submit_finish(s, &r), 0);
+    submit_result_free(&r);
+    ck_assert_int_eq(e2e_wait(&e, 5000), 0);
+
+    char path[512];
+    ck_assert_ptr_nonnull(queue_path(path, sizeof path, e.qdir, "incoming", id));
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(st.st_mode & 07777, QUEUE_MODE_READY);
+    ck_assert_int_eq(e2e_incoming_count(&e), 1);
+    /* the file passes the queue-file reader's checks */
+    int fd = open(path, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    struct qfile_env env;
+    char errbuf[256];
+    memset(&env, 0, sizeof env);
+    int rc = qfile_read_env(fd, &env, errbuf);
+    ck_assert_msg(rc == 0, "qfile_read_env: %d %s", rc, errbuf);
+    ck_assert_int_eq(env.complete, 1);
+    ck_assert_str_eq(env.sender, "a@example.test");
+    ck_assert_int_eq(env.rcpt_count, 1);
+    ck_assert_str_eq(env.rcpts[0].address, "b@example.test");
+    qfile_reader rd;
+    str l;
+    str_init(&l);
+    const char *err = NULL;
+    ck_assert_int_eq(qfile_content_open(&rd, fd, env.content_offset), 0);
+    ck_assert_int_eq(qfile_next_line(&rd, &l, 100000, &err), 1);
+    ck_assert_msg(strncmp(l.data, "Received: from helo.example.test", 32) == 0, "%s", l.data);
+    int lines = 1;
+    char last[64] = "";
+    while ((rc = qfile_next_line(&rd, &l, 100000, &err)) == 1) {
+        lines++;
+        snprintf(last, sizeof last, "%s", l.data);
+    }
+    ck_assert_int_eq(rc, 0);
+    ck_assert_int_eq(lines, 3 + 4);          /* Received (3 lines: "for <rcpt>") + 4 */
+    ck_assert_str_eq(last, "body line");
+    qfile_content_close(&rd);
+    str_free(&l);
+    qfile_env_free(&env);
+    close(fd);
+    e2e_cleanup_dir(&e);
+}
+END_TEST
+
+START_TEST(e2e_client_gone_removes_file)
+{
+    struct e2e e;
+    if (e2e_start(&e, NULL) != 0)
+        return;
+    submit *s = e2e_begin();
+    line(s, "Subject: never finished");
+    submit_abort(s);
+    ck_assert_int_eq(e2e_wait(&e, 5000), 0);
+    ck_assert_int_eq(e2e_incoming_count(&e), 0);
+    e2e_cleanup_dir(&e);
+}
+END_TEST
+
+START_TEST(e2e_rejections_remove_file)
+{
+    static const char *const small_headers[] = { "header_size_limit=100", NULL };
+    struct e2e e;
+    struct submit_result r;
+    if (e2e_start(&e, small_headers) != 0)
+        return;
+    submit *s = e2e_begin();
+    for (int i = 0; i < 10; i++)
+        line(s, "X-Filler: 0123456789012345678901234567890123456789");
+    line(s, "");
+    line(s, "body");
+    ck_assert_int_eq(submit_finish(s, &r), 5);
+    ck_assert_str_eq(r.dsn, "5.3.4");
+    submit_result_free(&r);
+    ck_assert_int_eq(e2e_wait(&e, 5000), 0);
+    ck_assert_int_eq(e2e_incoming_count(&e), 0);
+    e2e_cleanup_dir(&e);
+
+    /* a protocol violation (content record type in the envelope) */
+    if (e2e_start(&e, NULL) != 0)
+        return;
+    const char *err = NULL;
+    s = submit_open(0, &err);
+    ck_assert_ptr_nonnull(s);
+    submit_line(s, "early", 5, 1);          /* N before F */
+    ck_assert_int_eq(submit_finish(s, &r), 4);
+    submit_result_free(&r);
+    ck_assert_int_eq(e2e_wait(&e, 5000), 0);
+    ck_assert_int_eq(e2e_incoming_count(&e), 0);
+    e2e_cleanup_dir(&e);
+}
+END_TEST
+
+/* A configuration error that is fatal must not leave a half-written queue file behind
+ * (the daemon dies at start-up, or removes the file when it dies mid-message). */
+START_TEST(e2e_fatal_leaves_no_file)
+{
+    static const char *const bad[][2] = {
+        { "always_add_missing_headers=maybe", NULL },
+        { "myhostname=$myhostname", NULL },
+        { "message_size_limit=huge", NULL },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct e2e e;
+        struct submit_result r;
+        if (e2e_start(&e, bad[i]) != 0)
+            return;
+        config_set("ipc_timeout", "3s");
+        const char *err = NULL;
+        submit *s = submit_open(0, &err);
+        if (s) {
+            submit_sender(s, "a@example.test");
+            submit_rcpt(s, "b@example.test", NULL);
+            submit_begin_content(s);
+            line(s, "Subject: x");
+            line(s, "");
+            line(s, "body");
+            ck_assert_int_eq(submit_finish(s, &r), 4);
+            submit_result_free(&r);
+        }
+        ck_assert_int_eq(e2e_wait(&e, 5000), 1);
+        ck_assert_msg(e2e_incoming_count(&e) == 0, "%s: file left in incoming/", bad[i][0]);
+        e2e_cleanup_dir(&e);
+    }
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("cleanup");
@@ -228,6 +516,13 @@ int main(void)
     tcase_add_test(tc, message_id_bounded);
     tcase_add_test(tc, received_forms);
     tcase_add_test(tc, added_fields);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("end-to-end");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, e2e_commit);
+    tcase_add_test(tc, e2e_client_gone_removes_file);
+    tcase_add_test(tc, e2e_rejections_remove_file);
+    tcase_add_test(tc, e2e_fatal_leaves_no_file);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <poll.h>
@@ -26,6 +27,10 @@
 #include "privs.h"
 #include "server.h"
 #include "str.h"
+#include "attr.h"
+#include "queue.h"
+#include "record.h"
+#include "submit.h"
 
 /* ---------------------------------------------------------------- str */
 
@@ -989,6 +994,420 @@ START_TEST(privs_drop)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- review: regressions */
+
+/* Writing to a peer that went away must fail with EPIPE, not kill the process, even in
+ * a program that did not ignore SIGPIPE (sendmail, the postern command, tests). */
+START_TEST(bio_write_to_closed_peer_without_sigign)
+{
+    signal(SIGPIPE, SIG_DFL);
+    bio *w = bio_open(sp[1], 2000);
+    close(sp[0]);
+    sp[0] = -1;
+    ck_assert_int_eq(bio_puts(w, "hello"), 0);
+    ck_assert_int_eq(bio_flush(w), -1);
+    ck_assert_int_eq(bio_error(w), BIO_IOERR);
+    ck_assert_str_eq(bio_strerror(w), strerror(EPIPE));
+    bio_free(w);
+    /* a regular file still works through the same write path */
+    char path[] = "/tmp/check_core_bioXXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    w = bio_open(fd, 0);
+    ck_assert_int_eq(bio_puts(w, "file data"), 0);
+    ck_assert_int_eq(bio_close(w), 0);
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(st.st_size, 9);
+    unlink(path);
+}
+END_TEST
+
+/* A callback that replaces another watched descriptor (same fd number, new object) must
+ * not have the old descriptor's readiness delivered to the new watch. */
+static int stale_hits, first_hits;
+static int ev_b[2];
+static void on_replaced(int fd, void *ctx) { (void)fd; (void)ctx; stale_hits++; }
+static void on_first_replaces(int fd, void *ctx)
+{
+    (void)ctx;
+    char c;
+    if (read(fd, &c, 1) == 1)
+        first_hits++;
+    event_del_read(fd);
+    int keep = ev_b[0];
+    event_del_read(keep);
+    int np[2];
+    ck_assert_int_eq(pipe(np), 0);
+    ck_assert_int_eq(dup2(np[0], keep), keep);       /* old pipe (readable) is gone */
+    close(np[0]);
+    close(ev_b[1]);
+    ev_b[1] = np[1];
+    event_add_read(keep, on_replaced, NULL);
+}
+
+START_TEST(events_no_stale_readiness)
+{
+    int a[2];
+    ck_assert_int_eq(pipe(a), 0);
+    ck_assert_int_eq(pipe(ev_b), 0);
+    event_add_read(a[0], on_first_replaces, NULL);  /* polled first */
+    event_add_read(ev_b[0], on_replaced, NULL);
+    ck_assert_int_eq(write(a[1], "a", 1), 1);
+    ck_assert_int_eq(write(ev_b[1], "b", 1), 1);
+    event_loop_once(1000);
+    ck_assert_int_eq(first_hits, 1);
+    ck_assert_int_eq(stale_hits, 0);                /* the new pipe is empty */
+    event_loop_once(0);
+    ck_assert_int_eq(stale_hits, 0);
+    ck_assert_int_eq(write(ev_b[1], "c", 1), 1);
+    event_loop_once(1000);
+    ck_assert_int_eq(stale_hits, 1);                /* real readiness still arrives */
+    event_del_read(ev_b[0]);
+    close(a[0]); close(a[1]); close(ev_b[0]); close(ev_b[1]);
+}
+END_TEST
+
+/* A huge timer delay must not overflow the due time (it would fire at once). */
+static int huge_timer_hits;
+static void on_huge_timer(void *ctx) { (void)ctx; huge_timer_hits++; }
+START_TEST(events_huge_timer)
+{
+    long id = event_timer(__LONG_MAX__, on_huge_timer, NULL);
+    event_loop_once(10);
+    ck_assert_int_eq(huge_timer_hits, 0);
+    event_cancel_timer(id);
+}
+END_TEST
+
+/* A service that logs to stderr while fds 0-2 were closed when master started it: the log
+ * line must not end up in the client's connection. */
+static void logging_echo_service(int fd)
+{
+    char buf[64];
+    ssize_t n = read(fd, buf, sizeof buf);
+    msg_info("log line from the service");
+    if (n > 0 && write(fd, buf, (size_t)n) != n)
+        _exit(3);
+}
+static const struct server_ops logging_echo_ops = { .name = "echotest", .service = logging_echo_service };
+
+START_TEST(server_closed_stdio_does_not_leak_logs)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/tmp/check_core_srv2.%ld.sock", (long)getpid());
+    int lfd = ipc_listen_unix(path, 0600, 10);
+    ck_assert_int_ge(lfd, 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        dup2(lfd, SERVER_LISTEN_FD);
+        close(0); close(1); close(2);
+        char *argv[] = { "echotest", "-c", "/nonexistent-confdir", "-n", "echo", "-t", "unix",
+                         "-o", "maillog_file=-", "-o", "max_use=1", NULL };
+        optind = 1;
+        server_main(11, argv, &logging_echo_ops);
+    }
+    close(lfd);
+    struct sockaddr_un sun = { .sun_family = AF_UNIX };
+    strncpy(sun.sun_path, path, sizeof sun.sun_path - 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sun, sizeof sun), 0);
+    ck_assert_int_eq(write(fd, "ping", 4), 4);
+    char buf[512];
+    size_t got = 0;
+    ssize_t n;
+    struct pollfd pfd = { .fd = fd, .events = POLLIN };
+    while (got < sizeof buf - 1 && poll(&pfd, 1, 3000) == 1 && (n = read(fd, buf + got, sizeof buf - 1 - got)) > 0)
+        got += (size_t)n;
+    buf[got] = 0;
+    close(fd);
+    ck_assert_str_eq(buf, "ping");
+    ck_assert_int_eq(wait_exit(pid, 3000), 0);
+    unlink(path);
+}
+END_TEST
+
+/* The per-operation timeout must hold even when signals keep interrupting the wait
+ * (master's SIGCHLD, timers): EINTR must not restart the full timeout. */
+static void on_alarm(int sig) { (void)sig; }
+START_TEST(bio_timeout_despite_signals)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;                /* no SA_RESTART: poll returns EINTR */
+    sigaction(SIGALRM, &sa, NULL);
+    struct itimerval it = { { 0, 50000 }, { 0, 50000 } };
+    setitimer(ITIMER_REAL, &it, NULL);
+    bio *b = bio_open(sp[0], 300);
+    long long t0 = event_now_ms();
+    ck_assert_int_eq(bio_getc(b), -1);
+    long long dt = event_now_ms() - t0;
+    struct itimerval off = { { 0, 0 }, { 0, 0 } };
+    setitimer(ITIMER_REAL, &off, NULL);
+    ck_assert_int_eq(bio_error(b), BIO_TIMEOUT);
+    ck_assert_msg(dt >= 250 && dt < 1500, "timeout after %lld ms", dt);
+    bio_free(b);
+}
+END_TEST
+
+/* Formatting a string into itself must not read freed memory when it has to grow. */
+START_TEST(str_appendf_self_reference)
+{
+    str s;
+    str_init(&s);
+    str_set(&s, "0123456789abcdefghij");          /* 20 bytes, capacity 32 */
+    str_appendf(&s, "%s%s", s.data, s.data);
+    ck_assert_uint_eq(s.len, 60);
+    ck_assert_str_eq(s.data, "0123456789abcdefghij0123456789abcdefghij0123456789abcdefghij");
+    str_append(&s, s.data, s.len);                /* 120 > capacity: reallocates */
+    ck_assert_uint_eq(s.len, 120);
+    ck_assert(memcmp(s.data, s.data + 60, 60) == 0);
+    str_free(&s);
+}
+END_TEST
+
+/* A huge max_idle must not overflow into "idle for too long" at once. */
+START_TEST(server_huge_max_idle)
+{
+    char path[128];
+    int st;
+    char *extra[] = { "-o", "max_idle=999999999999999999s", "-o", "max_use=1", NULL };
+    pid_t pid = start_server(extra, &st, path, sizeof path);
+    poll(NULL, 0, 200);
+    ck_assert_int_eq(echo_once(path), 0);
+    ck_assert_int_eq(wait_exit(pid, 3000), 0);
+    close(st);
+    unlink(path);
+}
+END_TEST
+
+/* SIGTERM while a client is being served: the session (bio-based, so EINTR is retried)
+ * completes, then the process exits instead of accepting another client. */
+static void bio_echo_service(int fd)
+{
+    bio *b = bio_open(fd, 5000);
+    str line;
+    str_init(&line);
+    if (bio_getline(b, &line, 100, NULL) > 0) {
+        bio_write(b, line.data, line.len);
+        bio_flush(b);
+    }
+    str_free(&line);
+    bio_free(b);
+}
+static const struct server_ops bio_echo_ops = { .name = "echotest", .service = bio_echo_service };
+
+START_TEST(server_sigterm_during_session)
+{
+    char path[96];
+    snprintf(path, sizeof path, "/tmp/check_core_srv3.%ld.sock", (long)getpid());
+    int lfd = ipc_listen_unix(path, 0600, 10);
+    ck_assert_int_ge(lfd, 0);
+    int pfd[2];
+    ck_assert_int_eq(pipe(pfd), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(pfd[0]);
+        dup2(lfd, SERVER_LISTEN_FD);
+        dup2(pfd[1], SERVER_STATUS_FD);
+        char *argv[] = { "echotest", "-c", "/nonexistent-confdir", "-n", "echo", "-t", "unix",
+                         "-o", "maillog_file=-", NULL };
+        optind = 1;
+        server_main(9, argv, &bio_echo_ops);
+    }
+    close(lfd);
+    close(pfd[1]);
+    struct sockaddr_un sun = { .sun_family = AF_UNIX };
+    strncpy(sun.sun_path, path, sizeof sun.sun_path - 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    ck_assert_int_eq(connect(fd, (struct sockaddr *)&sun, sizeof sun), 0);
+    struct server_status st;
+    ck_assert_int_eq(read(pfd[0], &st, sizeof st), (ssize_t)sizeof st);   /* busy */
+    ck_assert_int_eq(st.avail, 0);
+    kill(pid, SIGTERM);
+    poll(NULL, 0, 200);
+    ck_assert_int_eq(write(fd, "hello\n", 6), 6);
+    char buf[16] = { 0 };
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    ck_assert_int_eq(poll(&p, 1, 3000), 1);
+    ck_assert_int_eq(read(fd, buf, sizeof buf - 1), 6);
+    ck_assert_str_eq(buf, "hello\n");
+    close(fd);
+    ck_assert_int_eq(wait_exit(pid, 3000), 0);
+    close(pfd[0]);
+    unlink(path);
+}
+END_TEST
+
+/* A main.cf or master.cf that is not a regular file (a FIFO would block the open
+ * forever, a directory gives a confusing read error) is refused at once, by name. */
+START_TEST(config_files_must_be_regular)
+{
+    char dir[] = "/tmp/check_core_fifoXXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char *main_cf = xasprintf("%s/main.cf", dir);
+    char *master_cf = xasprintf("%s/master.cf", dir);
+    ck_assert_int_eq(mkfifo(main_cf, 0600), 0);
+    ck_assert_int_eq(mkdir(master_cf, 0700), 0);
+    char *err = NULL;
+    long long t0 = event_now_ms();
+    ck_assert_int_eq(config_load(dir, &err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "main.cf"));
+    ck_assert_ptr_nonnull(strstr(err, "not a regular file"));
+    free(err);
+    struct mastercf m;
+    ck_assert_int_eq(mastercf_load(master_cf, &m, &err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "not a regular file"));
+    free(err);
+    ck_assert(event_now_ms() - t0 < 1000);
+    unlink(main_cf);
+    rmdir(master_cf);
+    rmdir(dir);
+    free(main_cf);
+    free(master_cf);
+    config_reset();
+}
+END_TEST
+
+/* ---------------------------------------------------------------- submit client */
+
+enum fake_mode { FAKE_OK, FAKE_SILENT, FAKE_GARBAGE, FAKE_DIES, FAKE_WRONG_ID };
+
+/* A fake cleanup service: one connection, behaving according to mode. */
+static void fake_cleanup_child(int lfd, enum fake_mode mode)
+{
+    char id[QUEUE_ID_MAX];
+    queue_id_make(id, 1700000000, 1, 4242);
+    int c = accept(lfd, NULL, NULL);
+    if (c < 0)
+        _exit(2);
+    bio *b = bio_open(c, 5000);
+    attr_list l;
+    attr_init(&l);
+    attr_send_protocol(b, "cleanup");
+    attr_add(&l, "queue_id", id);
+    attr_write(b, &l);
+    const char *err;
+    if (attr_read(b, &l, &err) != 0)            /* flags */
+        _exit(3);
+    if (mode == FAKE_DIES)
+        _exit(0);                                /* gone in the middle of the stream */
+    int type = 0;
+    str rec;
+    str_init(&rec);
+    while (type != REC_END && rec_get(b, &type, &rec, REC_MAX_LEN, &err) == 0)
+        ;
+    attr_clear(&l);
+    switch (mode) {
+    case FAKE_SILENT:
+        poll(NULL, 0, 4000);
+        _exit(0);
+    case FAKE_GARBAGE:
+        bio_puts(b, "status 0 and some noise\n\n");
+        bio_flush(b);
+        break;
+    case FAKE_WRONG_ID:
+        attr_add(&l, "status", "0");
+        attr_add(&l, "queue_id", "0000000000ZZ");
+        attr_write(b, &l);
+        break;
+    default:
+        attr_add(&l, "status", "0");
+        attr_add(&l, "queue_id", id);
+        attr_write(b, &l);
+        break;
+    }
+    poll(NULL, 0, 200);
+    _exit(0);
+}
+
+static pid_t start_fake_cleanup(char *dir, enum fake_mode mode)
+{
+    char *priv = xasprintf("%s/private", dir);
+    mkdir(priv, 0700);
+    char *sock = xasprintf("%s/cleanup", priv);
+    int lfd = ipc_listen_unix(sock, 0600, 10);
+    ck_assert_int_ge(lfd, 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0)
+        fake_cleanup_child(lfd, mode);
+    close(lfd);
+    free(sock);
+    free(priv);
+    config_reset();
+    config_set("queue_directory", dir);
+    config_set("ipc_timeout", "1s");
+    return pid;
+}
+
+static void stop_fake_cleanup(char *dir, pid_t pid)
+{
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    char *sock = xasprintf("%s/private/cleanup", dir);
+    char *priv = xasprintf("%s/private", dir);
+    unlink(sock);
+    rmdir(priv);
+    rmdir(dir);
+    free(sock);
+    free(priv);
+    config_reset();
+}
+
+static int submit_one(struct submit_result *r)
+{
+    const char *err = NULL;
+    submit *s = submit_open(0, &err);
+    if (!s) {
+        memset(r, 0, sizeof *r);
+        str_init(&r->reason);
+        str_set(&r->reason, err);
+        return -1;
+    }
+    submit_attr(s, "client_addr", "127.0.0.1");
+    submit_sender(s, "a@example.test");
+    submit_rcpt(s, "b@example.test", NULL);
+    submit_begin_content(s);
+    /* enough content to overflow the socket buffer when the peer is gone */
+    char line[1000];
+    memset(line, 'x', sizeof line);
+    for (int i = 0; i < 500; i++)
+        submit_line(s, line, sizeof line, 1);
+    return submit_finish(s, r);
+}
+
+START_TEST(submit_ok_and_bad_replies)
+{
+    signal(SIGPIPE, SIG_DFL);                        /* a submitter need not ignore it */
+    static const enum fake_mode modes[] = { FAKE_OK, FAKE_SILENT, FAKE_GARBAGE, FAKE_DIES,
+                                            FAKE_WRONG_ID };
+    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+        char dir[] = "/tmp/check_core_subXXXXXX";
+        ck_assert_ptr_nonnull(mkdtemp(dir));
+        pid_t pid = start_fake_cleanup(dir, modes[i]);
+        struct submit_result r;
+        long long t0 = event_now_ms();
+        int rc = submit_one(&r);
+        long long dt = event_now_ms() - t0;
+        if (modes[i] == FAKE_OK) {
+            ck_assert_int_eq(rc, 0);
+            ck_assert_int_eq(r.status, 0);
+        } else {
+            ck_assert_msg(rc == 4 || (modes[i] == FAKE_DIES && rc == -1),
+                          "mode %d: rc %d (%s)", (int)modes[i], rc, r.reason.data);
+            if (rc == 4)
+                ck_assert_str_eq(r.dsn, "4.3.0");
+        }
+        ck_assert_msg(dt < 3000, "mode %d took %lld ms", (int)modes[i], dt);
+        submit_result_free(&r);
+        stop_fake_cleanup(dir, pid);
+    }
+}
+END_TEST
+
 /* ---------------------------------------------------------------- main */
 
 static Suite *core_suite(void)
@@ -1028,6 +1447,11 @@ static Suite *core_suite(void)
     tcase_add_test(tc, bio_timeout);
     tcase_add_test(tc, bio_read_write);
     tcase_add_test(tc, events_basic);
+    tcase_add_test(tc, bio_write_to_closed_peer_without_sigign);
+    tcase_add_test(tc, events_no_stale_readiness);
+    tcase_add_test(tc, events_huge_timer);
+    tcase_add_test(tc, bio_timeout_despite_signals);
+    tcase_add_test(tc, str_appendf_self_reference);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("log+ipc");
@@ -1043,6 +1467,11 @@ static Suite *core_suite(void)
     tcase_add_test(tc, server_sigterm_and_idle);
     tcase_add_exit_test(tc, server_not_a_socket, 1);
     tcase_add_test(tc, privs_drop);
+    tcase_add_test(tc, server_closed_stdio_does_not_leak_logs);
+    tcase_add_test(tc, server_huge_max_idle);
+    tcase_add_test(tc, server_sigterm_during_session);
+    tcase_add_test(tc, config_files_must_be_regular);
+    tcase_add_test(tc, submit_ok_and_bad_replies);
     suite_add_tcase(s, tc);
     return s;
 }
