@@ -157,6 +157,12 @@ int bio_error(const bio *b)
     return b->err;
 }
 
+void bio_clear_timeout(bio *b)
+{
+    if (b->err == BIO_TIMEOUT)
+        b->err = BIO_OK;
+}
+
 const char *bio_strerror(const bio *b)
 {
     switch (b->err) {

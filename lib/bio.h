@@ -39,6 +39,9 @@ void bio_free(bio *b);                       /* frees buffers, does NOT close fd
 int bio_close(bio *b);                       /* flushes, closes fd, frees; returns 0 or -1 */
 void bio_set_timeout(bio *b, int timeout_ms);
 int bio_error(const bio *b);                 /* enum bio_err */
+/* Forget a sticky read timeout so a last reply (e.g. "421 timeout") can still be written.
+ * EOF and I/O errors stay sticky: the peer is gone. */
+void bio_clear_timeout(bio *b);
 const char *bio_strerror(const bio *b);      /* "timeout", "end of file", strerror(errno) */
 
 /* Reading functions first flush pending output when they have to wait for input, so a

@@ -672,7 +672,7 @@ long config_size(const char *name)
 
 char **config_list(const char *name)
 {
-    return strv_split(config_str(name), ", \t\r\n");
+    return strv_split_braced(config_str(name), ", \t\r\n");
 }
 
 int parse_bool(const char *s, int *out)

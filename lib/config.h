@@ -36,7 +36,8 @@ long config_int(const char *name);
 int config_bool(const char *name);
 long config_time(const char *name);            /* seconds */
 long config_size(const char *name);
-char **config_list(const char *name);          /* expanded + split on ", \t\r\n"; strv_free */
+char **config_list(const char *name);          /* expanded + split on ", \t\r\n" (not inside
+                                                  {...}: inline:{ a=b, c=d } is one item); strv_free */
 int config_is_set(const char *name);           /* set in main.cf or by override */
 
 /* Validation helpers for `postern check`: parse every set parameter against its type.

@@ -207,6 +207,34 @@ char **strv_split(const char *s, const char *seps)
     return v;
 }
 
+char **strv_split_braced(const char *s, const char *seps)
+{
+    size_t count = 0, cap = 4;
+    char **v = xmalloc(cap * sizeof *v);
+    while (*s) {
+        s += strspn(s, seps);
+        if (!*s)
+            break;
+        size_t n = 0, depth = 0;
+        for (; s[n]; n++) {
+            if (s[n] == '{')
+                depth++;
+            else if (s[n] == '}' && depth > 0)
+                depth--;
+            else if (depth == 0 && strchr(seps, s[n]))
+                break;
+        }
+        if (count + 2 > cap) {
+            cap *= 2;
+            v = xrealloc(v, cap * sizeof *v);
+        }
+        v[count++] = xstrndup(s, n);
+        s += n;
+    }
+    v[count] = 0;
+    return v;
+}
+
 void strv_free(char **v)
 {
     if (!v)

@@ -32,6 +32,9 @@ int strcaseprefix(const char *s, const char *prefix); /* 1 if s starts with pref
 /* Split a list on any of the chars in `seps` (e.g. ", \t\r\n"), skipping empty items.
  * Returns a NULL-terminated array of malloc'd strings; free with strv_free. */
 char **strv_split(const char *s, const char *seps);
+/* Like strv_split, but separators inside {...} (nested) do not split: "inline:{ a=b, c=d }"
+ * stays one item, as in Postfix list parameters. An unbalanced '{' runs to the end. */
+char **strv_split_braced(const char *s, const char *seps);
 void strv_free(char **v);
 size_t strv_len(char **v);
 /* Parse a decimal integer that must fill the whole string; 0 on success, -1 on error/overflow. */

@@ -37,7 +37,8 @@ static const struct ehlo_keyword ehlo_keywords[] = {
     { "PIPELINING", NULL, NULL },
     { "SIZE", NULL, size_args },
     { "VRFY", vrfy_enabled, NULL },
-    /* STARTTLS and AUTH will go here. */
+    { "STARTTLS", smtpd_tls_offer, NULL },                 /* smtpd_tls.c */
+    { "AUTH", smtpd_auth_offer, smtpd_auth_ehlo_args },    /* smtpd_auth.c */
     { "ENHANCEDSTATUSCODES", NULL, NULL },
     { "8BITMIME", NULL, NULL },
     /* DSN, SMTPUTF8 and CHUNKING are not offered yet. */
@@ -69,7 +70,7 @@ static int helo_common(struct smtpd_state *s, char *args, int kind)
     smtpd_xact_reset(s);               /* EHLO/HELO imply RSET (RFC 5321 4.1.4) */
     str_set(&s->helo_name, args);
     s->helo_kind = kind;
-    s->protocol = kind == SMTPD_HELO_EHLO ? "ESMTP" : "SMTP";
+    s->protocol = smtpd_protocol_name(s);
     return 0;
 }
 
@@ -165,7 +166,8 @@ static int cmd_vrfy(struct smtpd_state *s, char *args)
 static int cmd_help(struct smtpd_state *s, char *args)
 {
     (void) args;
-    smtpd_reply(s, "214 2.0.0 Commands: HELO EHLO MAIL RCPT DATA RSET NOOP QUIT VRFY HELP");
+    smtpd_reply(s, "214 2.0.0 Commands: HELO EHLO STARTTLS AUTH MAIL RCPT DATA RSET NOOP QUIT "
+                "VRFY HELP");
     return 0;
 }
 
@@ -187,7 +189,8 @@ struct smtpd_command {
 static const struct smtpd_command smtpd_commands[] = {
     { "HELO", cmd_helo },
     { "EHLO", cmd_ehlo },
-    /* STARTTLS and AUTH will go here. */
+    { "STARTTLS", smtpd_cmd_starttls },
+    { "AUTH", smtpd_cmd_auth },
     { "MAIL", smtpd_cmd_mail },
     { "RCPT", smtpd_cmd_rcpt },
     { "DATA", smtpd_cmd_data },
@@ -203,6 +206,17 @@ static const struct smtpd_command smtpd_commands[] = {
 #define SMTPD_UNKNOWN_SLOT SMTPD_NCOMMANDS /* counter for unknown/bad lines */
 
 _Static_assert(SMTPD_NCOMMANDS + 1 <= SMTPD_NCOUNTERS, "raise SMTPD_NCOUNTERS");
+
+/* With $smtpd_tls_security_level = encrypt, only these work before STARTTLS. */
+static int allowed_before_tls(const char *verb)
+{
+    static const char *const ok[] = { "HELO", "EHLO", "STARTTLS", "NOOP", "RSET", "QUIT",
+                                      NULL };
+    for (size_t i = 0; ok[i]; i++)
+        if (strcmp(verb, ok[i]) == 0)
+            return 1;
+    return 0;
+}
 
 static void count(struct smtpd_state *s, size_t slot, int ok)
 {
@@ -244,9 +258,9 @@ void smtpd_proto_io_failure(struct smtpd_state *s)
         msg_info("timeout after %s from %s", s->where, s->peer);
         if (s->client->wlen > 0)
             return;                     /* the client does not even read: just go */
-        /* WORKAROUND (bio has no way to clear a sticky error): clear the read timeout
-         * so the 421 can still be written, with a short write timeout. */
-        s->client->err = BIO_OK;
+        /* Clear the read timeout so the 421 can still be written, with a short write
+         * timeout. */
+        bio_clear_timeout(s->client);
         bio_set_timeout(s->client, 10 * 1000);
         bio_printf(s->client, "421 4.4.2 %s Error: timeout exceeded\r\n",
                    smtpd_cfg.myhostname);
@@ -328,6 +342,11 @@ void smtpd_proto_run(struct smtpd_state *s)
             continue;
         }
         s->where = smtpd_commands[i].verb;
+        if (smtpd_tls_required(s) && !allowed_before_tls(cmd.verb)) {
+            count(s, i, 0);
+            smtpd_reply(s, "530 5.7.0 Must issue a STARTTLS command first");
+            continue;
+        }
         count(s, i, smtpd_commands[i].action(s, cmd.args) == 0);
         if (bio_error(s->client) != BIO_OK) {   /* lost the client inside DATA */
             smtpd_proto_io_failure(s);

@@ -109,6 +109,13 @@ START_TEST(str_split_helpers)
     v = strv_split("", ",");
     ck_assert_uint_eq(strv_len(v), 0);
     strv_free(v);
+    v = strv_split_braced("hash:/a, inline:{ a=b, c={x y} },static:z inline:{ open", ", ");
+    ck_assert_uint_eq(strv_len(v), 4);
+    ck_assert_str_eq(v[0], "hash:/a");
+    ck_assert_str_eq(v[1], "inline:{ a=b, c={x y} }");
+    ck_assert_str_eq(v[2], "static:z");
+    ck_assert_str_eq(v[3], "inline:{ open");
+    strv_free(v);
 
     char buf[] = "  \tHeLLo World \r\n";
     char *t = trim(buf);
