@@ -15,7 +15,7 @@
 #include <unistd.h>
 #include "attr.h"
 #include "cleanup.h"
-#include "../lib/config.h"  /* not "config.h": -I. (build dir) holds autoconf's config.h */
+#include "config.h"
 #include "ipc.h"
 #include "log.h"
 #include "record.h"

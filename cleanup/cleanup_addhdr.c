@@ -46,6 +46,8 @@ void addhdr_received(str *out, const struct received_info *ri)
         str_appendf(out, "Received: from %s (%s ", helo, name);
         append_addr_literal(out, ri->client_addr);
         str_appends(out, ")\n");
+        if (ri->tls_info && *ri->tls_info)   /* as Postfix: "(using TLSv1.3 with cipher ...)" */
+            str_appendf(out, "\t(using %s)\n", ri->tls_info);
         str_appendf(out, "\tby %s (postern) with %s id %s",
                     ri->myhostname, ri->protocol && *ri->protocol ? ri->protocol : "SMTP",
                     ri->queue_id);

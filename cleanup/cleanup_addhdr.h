@@ -15,6 +15,7 @@ struct received_info {
     const char *client_name;   /* NULL if not known */
     const char *client_addr;   /* NULL: local submission form */
     const char *protocol;      /* "ESMTP", ...; NULL = "SMTP" (or nothing when local) */
+    const char *tls_info;      /* "TLSv1.3 with cipher ... (256/256 bits)", or NULL */
     const char *myhostname;
     const char *queue_id;
     const char *rcpt;          /* the only recipient, or NULL when not exactly one */

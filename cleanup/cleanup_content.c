@@ -13,7 +13,7 @@
 #include "cleanup.h"
 #include "cleanup_addhdr.h"
 #include "cleanup_header.h"
-#include "../lib/config.h"  /* not "config.h": -I. (build dir) holds autoconf's config.h */
+#include "config.h"
 #include "log.h"
 #include "record.h"
 #include "submit.h"
@@ -61,6 +61,7 @@ static void emit_headers(struct cleanup_state *st, struct hdr_state *h)
     ri.client_name = st->attrs[CA_CLIENT_NAME];
     ri.client_addr = st->attrs[CA_CLIENT_ADDR];
     ri.protocol = st->attrs[CA_PROTOCOL];
+    ri.tls_info = st->attrs[CA_TLS_INFO];
     ri.myhostname = myhostname;
     ri.queue_id = st->queue_id;
     ri.rcpt = st->rcpt_count == 1 ? st->first_rcpt : NULL;

@@ -4,7 +4,7 @@
  * the order given; an unknown name that is not set is an error (exit 2). */
 #define _GNU_SOURCE 1
 #include "cmd.h"
-#include "../lib/config.h"   /* lib/config.h; plain "config.h" finds autoconf's */
+#include "config.h"
 #include "mem.h"
 #include "params.h"
 #include <stdio.h>

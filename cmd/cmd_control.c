@@ -4,7 +4,7 @@
  * (master/daemon_path.h), so a build tree's cmd/postern starts the build tree's master. */
 #define _GNU_SOURCE 1
 #include "cmd.h"
-#include "../lib/config.h"   /* lib/config.h; plain "config.h" finds autoconf's */
+#include "config.h"
 #include "../master/daemon_path.h"
 #include "../master/pidfile.h"
 #include "mastercf.h"

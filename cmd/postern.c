@@ -2,7 +2,7 @@
  * Parses the global options and dispatches to the command implementations (cmd.h). */
 #define _GNU_SOURCE 1
 #include "cmd.h"
-#include "../lib/config.h"   /* lib/config.h; plain "config.h" finds autoconf's */
+#include "config.h"
 #include "log.h"
 #include <stdarg.h>
 #include <stdio.h>
@@ -65,6 +65,9 @@ static void usage(FILE *fp)
         "  map query TYPE:PATH KEY           print the value for KEY\n"
         "  config [-n] [NAME...]             print effective parameter values (-n: only\n"
         "                                    those set in main.cf)\n"
+        "  passwd [-t TABLE] add|delete USER | list\n"
+        "                                    manage SMTP AUTH users (password from the\n"
+        "                                    terminal or stdin, never the command line)\n"
         "  init DIR [--port N] [--hostname H]\n"
         "                                    create a self-contained instance (see init --help)\n"
         "\n"
@@ -73,6 +76,8 @@ static void usage(FILE *fp)
         "             2 usage error, configuration error or lookup error.\n",
         POSTERN_SYSCONFDIR);
 }
+
+int cmd_passwd(int argc, char **argv);   /* cmd_passwd.c */
 
 int main(int argc, char **argv)
 {
@@ -99,7 +104,7 @@ int main(int argc, char **argv)
     static const struct { const char *name; int (*fn)(int, char **); } commands[] = {
         { "start", cmd_start }, { "stop", cmd_stop }, { "reload", cmd_reload },
         { "status", cmd_status }, { "map", cmd_map }, { "config", cmd_config },
-        { "init", cmd_init },
+        { "init", cmd_init }, { "passwd", cmd_passwd },
     };
     const char *name = argv[optind];
     if (strcmp(name, "help") == 0 || strcmp(name, "--help") == 0) {

@@ -16,7 +16,7 @@
 #include <sysexits.h>
 #include <unistd.h>
 
-#include "../lib/config.h"
+#include "config.h"
 #include "dict.h"
 #include "ipc.h"
 #include "log.h"

@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "addrlist.h"
-#include "../lib/config.h"
+#include "config.h"
 #include "mem.h"
 #include "record.h"
 #include "sendmail.h"

@@ -17,7 +17,7 @@
 #include "addr.h"
 #include "addrlist.h"
 #include "attr.h"
-#include "../lib/config.h"
+#include "config.h"
 #include "ipc.h"
 #include "mem.h"
 #include "queue.h"

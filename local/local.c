@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include "attr.h"
-#include "../lib/config.h"  /* not "config.h": -I. (build dir) holds autoconf's config.h */
+#include "config.h"
 #include "log.h"
 #include "mem.h"
 #include "resolve.h"

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <strings.h>
 #include "addr.h"
-#include "../lib/config.h"  /* not "config.h": -I. (build dir) holds autoconf's config.h */
+#include "config.h"
 #include "dict.h"
 #include "mem.h"
 #include "resolve.h"

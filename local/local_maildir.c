@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
-#include "../lib/config.h"  /* not "config.h": -I. (build dir) holds autoconf's config.h */
+#include "config.h"
 
 static unsigned long maildir_counter;
 

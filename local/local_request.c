@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "attr.h"
-#include "../lib/config.h"  /* not "config.h": -I. (build dir) holds autoconf's config.h */
+#include "config.h"
 #include "log.h"
 #include "mem.h"
 #include "queue.h"

@@ -10,7 +10,7 @@
  * a few seconds, pid file removed, exit 0. */
 #define _GNU_SOURCE 1
 #include "master.h"
-#include "../lib/config.h"   /* lib/config.h; plain "config.h" finds autoconf's */
+#include "config.h"
 #include "events.h"
 #include "log.h"
 #include "mem.h"

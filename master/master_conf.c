@@ -3,7 +3,7 @@
  * master.cf (unchanged services keep their listening sockets; see master_reload). */
 #define _GNU_SOURCE 1
 #include "master.h"
-#include "../lib/config.h"   /* lib/config.h; plain "config.h" finds autoconf's */
+#include "config.h"
 #include "log.h"
 #include "mem.h"
 #include "privs.h"

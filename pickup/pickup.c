@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "attr.h"
-#include "../lib/config.h"
+#include "config.h"
 #include "log.h"
 #include "pickup.h"
 #include "server.h"

@@ -5,7 +5,7 @@
  * cleanup only ever sees a well-formed stream from us. */
 #include <stdio.h>
 
-#include "../lib/config.h"
+#include "config.h"
 #include "pickup.h"
 #include "record.h"
 

@@ -15,9 +15,7 @@
 #include "addr.h"
 #include "attr.h"
 #include "bio.h"
-/* WORKAROUND: the build directory's autoconf config.h shadows lib/config.h for files
- * outside lib/ (DEFAULT_INCLUDES come first); name the file by path until that is fixed. */
-#include "../../lib/config.h"
+#include "config.h"
 #include "dict.h"
 #include "mem.h"
 #include "netmatch.h"
