@@ -1,0 +1,33 @@
+#!/bin/sh
+# check-render.sh: `make check` test that every manual page in man/ renders without a
+# single groff warning (groff -man -ww -z) and through man(1) (man -l -Tutf8). Skipped
+# (exit 77) when groff is not installed (Debian: groff-base, man-db).
+set -u
+
+top=${srcdir:-$(dirname "$0")/..}
+top=$(cd "$top" && pwd) || exit 99
+command -v groff >/dev/null 2>&1 || { echo "check-render: groff not installed; skipped"; exit 77; }
+
+status=0
+count=0
+for page in "$top"/man/*.[1-8]; do
+    [ -e "$page" ] || continue
+    count=$((count + 1))
+    out=$(groff -man -ww -z "$page" 2>&1)
+    if [ -n "$out" ]; then
+        echo "check-render: groff warnings for $page:" >&2
+        echo "$out" >&2
+        status=1
+    fi
+    if command -v man >/dev/null 2>&1; then
+        out=$(MANWIDTH=80 man -l -Tutf8 "$page" 2>&1 >/dev/null)
+        if [ -n "$out" ]; then
+            echo "check-render: man -l warnings for $page:" >&2
+            echo "$out" >&2
+            status=1
+        fi
+    fi
+done
+[ "$count" -gt 0 ] || { echo "check-render: no pages found in $top/man" >&2; exit 1; }
+[ "$status" = 0 ] && echo "check-render: $count pages render cleanly"
+exit $status
