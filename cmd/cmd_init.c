@@ -272,7 +272,8 @@ int cmd_init(int argc, char **argv)
         "cleanup    unix  y       -       n       -       0       cleanup\n"
         "qmgr       unix  y       -       n       300     1       qmgr\n"
         "local      unix  y       n       n       -       -       local\n"
-        "pickup     unix  n       -       n       -       -       pickup\n",
+        "pickup     unix  n       -       n       -       -       pickup\n"
+        "smtp       unix  y       -       n       -       -       smtp\n",
         o.port);
     const char *vmailbox =
         "# virtual mailboxes: address  Maildir (relative to virtual_mailbox_base, ending in /)\n"

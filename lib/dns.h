@@ -1,0 +1,84 @@
+/* dns.h: the one DNS resolver every postern program uses (MX for smtp, A/AAAA for smtp
+ * and later TXT for SPF/DKIM/DMARC). It wraps the glibc resolver (res_nquery) with one
+ * res_state per process that honours the `dns_servers` parameter (a list of IPv4
+ * address[:port]; empty = /etc/resolv.conf), `dns_timeout` (per try) and `dns_retries`.
+ *
+ * Replies are parsed with ns_initparse/ns_parserr and are not trusted: record lengths are
+ * checked against the rdata, names are bounded (DNS_NAME_MAX), the number of records kept
+ * is bounded, and a malformed reply is a temporary failure with a reason.
+ *
+ * Results: DNS_OK, DNS_NOTFOUND (NXDOMAIN), DNS_NODATA (name exists, no such record),
+ * DNS_TEMPFAIL (SERVFAIL, timeout, malformed reply), DNS_PERMFAIL (e.g. bad name).
+ * Every lookup writes a one-line reason into `why` when it fails, e.g.
+ * "Name service error for name=example.test type=MX: Host not found". */
+#ifndef POSTERN_DNS_H
+#define POSTERN_DNS_H
+#include <stddef.h>
+#include "str.h"
+
+#define DNS_NAME_MAX 255              /* presentation form, without trailing dot */
+#define DNS_MAX_RECORDS 100           /* records kept per lookup */
+#define DNS_TXT_MAX 65535             /* joined TXT record bytes */
+
+enum dns_status { DNS_OK = 0, DNS_NOTFOUND, DNS_NODATA, DNS_TEMPFAIL, DNS_PERMFAIL };
+
+struct dns_mx {
+    char host[DNS_NAME_MAX + 1];      /* lowercase, no trailing dot; "" = null MX target "." */
+    int pref;
+};
+struct dns_mx_list {
+    struct dns_mx *items;
+    int count;
+};
+
+struct dns_addr {
+    int family;                       /* AF_INET or AF_INET6 */
+    unsigned char bytes[16];          /* 4 or 16 bytes, network order */
+    char text[46];                    /* inet_ntop form */
+};
+struct dns_addr_list {
+    struct dns_addr *items;
+    int count;
+};
+
+/* (Re)read dns_servers/dns_timeout/dns_retries and set up the resolver. Called implicitly
+ * by the first lookup; call again after a config reload. 0, or -1 with a warning logged
+ * (bad dns_servers entry: that entry is ignored). */
+int dns_init(void);
+
+/* MX records of domain, sorted by preference with equal preferences shuffled. A null MX
+ * (RFC 7505: one MX, target ".") is returned as DNS_OK with one item whose host is "".
+ * Extra "." targets next to real ones are dropped. */
+int dns_lookup_mx(const char *domain, struct dns_mx_list *out, str *why);
+/* A and AAAA records of host (per $inet_protocols: all, ipv4, ipv6); IPv4 first.
+ * A numeric IPv4/IPv6 address is returned as is without a query. DNS_OK only when at
+ * least one address was found; DNS_NODATA when the name has neither. */
+int dns_lookup_addr(const char *host, struct dns_addr_list *out, str *why);
+/* TXT records of name: each record's character-strings joined without separator,
+ * NUL-terminated, records containing NUL bytes skipped. *out is a NULL-terminated
+ * strv (free with strv_free). */
+int dns_lookup_txt(const char *name, char ***out, str *why);
+
+void dns_mx_free(struct dns_mx_list *l);
+void dns_addr_free(struct dns_addr_list *l);
+const char *dns_status_name(int status);   /* "OK", "NXDOMAIN", ... for logs */
+/* 1 if the list is a null MX ("this domain accepts no mail"). */
+int dns_mx_is_null(const struct dns_mx_list *l);
+
+/* --- pure reply parsers (exported for unit tests and fuzzing) --- */
+/* Parse a complete DNS reply `msg` of `len` bytes for records of `type` (ns_t_mx, ns_t_a,
+ * ns_t_aaaa, ns_t_txt) owned by qname or the end of a CNAME chain starting at qname.
+ * Append results (addresses for A/AAAA, MX items, TXT strings). Return DNS_OK with
+ * records, DNS_NODATA when the reply has none, DNS_NOTFOUND for an NXDOMAIN rcode,
+ * DNS_TEMPFAIL for SERVFAIL or a malformed reply (why set). */
+int dns_parse_mx(const unsigned char *msg, size_t len, const char *qname,
+                 struct dns_mx_list *out, str *why);
+int dns_parse_addr(const unsigned char *msg, size_t len, const char *qname, int type,
+                   struct dns_addr_list *out, str *why);
+int dns_parse_txt(const unsigned char *msg, size_t len, const char *qname,
+                  char ***out, str *why);
+/* Sort by preference and shuffle equal preferences (random source: random()); drops
+ * "." targets when real targets exist. */
+void dns_mx_sort(struct dns_mx_list *l);
+
+#endif

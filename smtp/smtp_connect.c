@@ -1,0 +1,165 @@
+/* smtp_connect.c: walk the route (hosts in order, every address of a host) and run an
+ * SMTP session on the first address that answers, moving on while recipients remain
+ * that another server might take. Bounded by $smtp_mx_address_limit addresses and
+ * $smtp_mx_session_limit sessions per delivery; each connect by $smtp_connect_timeout. */
+#include "smtp.h"
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include "../lib/config.h"  /* not "config.h": -I. (build dir) holds autoconf's config.h */
+#include "log.h"
+
+#define SMTP_ADDR_TRIES_MAX 100
+
+/* Non-blocking connect bounded by timeout_s. fd, or -1 with errno. */
+static int connect_to(const struct dns_addr *a, int port, long timeout_s)
+{
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    struct pollfd pfd;
+    int fd, err = 0, flags;
+    socklen_t errlen = sizeof(err);
+
+    memset(&ss, 0, sizeof(ss));
+    if (a->family == AF_INET) {
+        struct sockaddr_in *sin = (struct sockaddr_in *) &ss;
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons((unsigned short) port);
+        memcpy(&sin->sin_addr, a->bytes, 4);
+        sslen = sizeof(*sin);
+    } else {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *) &ss;
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons((unsigned short) port);
+        memcpy(&sin6->sin6_addr, a->bytes, 16);
+        sslen = sizeof(*sin6);
+    }
+    fd = socket(a->family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return -1;
+    if (connect(fd, (struct sockaddr *) &ss, sslen) < 0) {
+        if (errno != EINPROGRESS) {
+            err = errno;
+            close(fd);
+            errno = err;
+            return -1;
+        }
+        pfd.fd = fd;
+        pfd.events = POLLOUT;
+        pfd.revents = 0;
+        int n;
+        do
+            n = poll(&pfd, 1, (int) (timeout_s < 1 ? 1000 : timeout_s > 3600 ? 3600000
+                                                                : timeout_s * 1000));
+        while (n < 0 && errno == EINTR);
+        if (n == 0) {
+            close(fd);
+            errno = ETIMEDOUT;
+            return -1;
+        }
+        if (n < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &errlen) < 0 || err) {
+            err = err ? err : errno;
+            close(fd);
+            errno = err;
+            return -1;
+        }
+    }
+    flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
+        err = errno;
+        close(fd);
+        errno = err;
+        return -1;
+    }
+    return fd;
+}
+
+static long limit_param(const char *name)
+{
+    long v = config_int(name);
+    return v <= 0 || v > SMTP_ADDR_TRIES_MAX ? SMTP_ADDR_TRIES_MAX : v;
+}
+
+void smtp_deliver(struct smtp_msg *m, struct smtp_route *route, struct smtp_rcpt *rcpts, int n)
+{
+    long addr_limit = limit_param("smtp_mx_address_limit");
+    long sess_limit = limit_param("smtp_mx_session_limit");
+    long tries = 0, sessions = 0, conn_timeout = config_time("smtp_connect_timeout");
+    struct smtp_result last;
+    int stop = 0;
+
+    smtp_result_init(&last);
+    smtp_result_set(&last, SMTP_DEFER, "4.4.1", "no SMTP server for %s could be tried",
+                    m->nexthop);
+    for (int h = 0; h < route->count && !stop; h++) {
+        const struct smtp_host *host = &route->hosts[h];
+        struct dns_addr_list addrs;
+        str why;
+        int rc;
+
+        str_init(&why);
+        rc = dns_lookup_addr(host->name, &addrs, &why);
+        if (rc != DNS_OK) {
+            int only = route->count == 1;
+            if (only && (rc == DNS_NOTFOUND || rc == DNS_NODATA))
+                smtp_result_set(&last, SMTP_BOUNCE, "5.1.2", "Host or domain name not "
+                                "found. %s", why.data);
+            else
+                smtp_result_set(&last, SMTP_DEFER, "4.4.3", "Host or domain name not "
+                                "found. %s", why.data);
+            str_free(&why);
+            continue;
+        }
+        str_free(&why);
+        for (int a = 0; a < addrs.count && !stop; a++) {
+            struct smtp_session s;
+            int fd, more = 0;
+
+            for (int i = 0; i < n; i++)
+                more |= rcpts[i].valid && !rcpts[i].done;
+            if (!more || tries >= addr_limit || sessions >= sess_limit) {
+                stop = 1;
+                break;
+            }
+            tries++;
+            fd = connect_to(&addrs.items[a], route->port, conn_timeout);
+            if (fd < 0) {
+                smtp_result_set(&last, SMTP_DEFER, "4.4.1", "connect to %s[%s]:%d: %s",
+                                host->name, addrs.items[a].text, route->port,
+                                strerror(errno));
+                continue;
+            }
+            sessions++;
+            memset(&s, 0, sizeof(s));
+            snprintf(s.host, sizeof(s.host), "%s", host->name);
+            snprintf(s.addr, sizeof(s.addr), "%s", addrs.items[a].text);
+            s.port = route->port;
+            snprintf(s.relay, sizeof(s.relay), "%s[%s]:%d", s.host, s.addr, s.port);
+            s.final_server = (h == route->count - 1 && a == addrs.count - 1)
+                             || tries >= addr_limit || sessions >= sess_limit;
+            s.b = bio_open(fd, 1000);
+            rc = smtp_session_run(&s, m, rcpts, n);
+            bio_close(s.b);
+            if (rc != SESSION_NEXT)
+                stop = 1;
+        }
+        dns_addr_free(&addrs);
+    }
+    /* recipients no server took a decision on get the last connection-level error */
+    for (int i = 0; i < n; i++) {
+        if (!rcpts[i].valid || rcpts[i].done || rcpts[i].tried)
+            continue;
+        smtp_result_set(&rcpts[i].result, last.status, last.dsn, "%s", last.reason.data);
+        rcpts[i].done = last.status != SMTP_DEFER;
+        snprintf(rcpts[i].relay, sizeof(rcpts[i].relay), "none");
+        rcpts[i].conn_setup = smtp_now() - m->request_time;
+        rcpts[i].xfer = 0;
+    }
+    smtp_result_free(&last);
+}
