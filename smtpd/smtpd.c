@@ -1,7 +1,8 @@
 /* smtpd.c: the SMTP server program. main() hands control to the server skeleton
  * (lib/server.h), which calls smtpd_service() once per accepted client connection.
  * This file reads the configuration once per process and sets up and tears down the
- * per-session state; the protocol itself is in smtpd_proto.c. */
+ * per-session state; the protocol itself is in smtpd_proto.c. TLS certificates and the
+ * AUTH failure state file are opened in pre_init, while still privileged. */
 #include <signal.h>
 #include <string.h>
 #include <stdlib.h>
@@ -17,6 +18,12 @@ struct smtpd_config smtpd_cfg;
 static long clamp(long v, long lo, long hi)
 {
     return v < lo ? lo : v > hi ? hi : v;
+}
+
+static void smtpd_pre_init(void)
+{
+    smtpd_tls_pre_init();
+    smtpd_auth_pre_init();
 }
 
 static void smtpd_post_init(void)
@@ -49,6 +56,8 @@ static void smtpd_post_init(void)
     strv_free(nets);
     if (smtpd_cfg.mynetworks == NULL)
         msg_fatal("bad mynetworks setting: %s", err ? err : "parse error");
+    smtpd_check_init();
+    smtpd_auth_post_init();
     resolve_init();
 }
 
@@ -68,17 +77,23 @@ static void smtpd_service(int fd)
     str_init(&s.reply);
     str_init(&s.scratch);
     str_init(&s.check_reply);
+    str_init(&s.tls_info);
+    str_init(&s.sasl_username);
     smtpd_peer_init(&s);
     msg_info("connect from %s", s.peer);
 
-    smtpd_proto_run(&s);
+    if (!config_bool("smtpd_tls_wrappermode") || smtpd_tls_wrapper(&s) == 0)
+        smtpd_proto_run(&s);
 
     smtpd_xact_reset(&s);              /* a transaction still open is never queued */
     str_init(&counters);
     smtpd_proto_counters(&s, &counters);
     msg_info("disconnect from %s%s", s.peer, counters.data);
     str_free(&counters);
+    smtpd_tls_end(&s);
     bio_free(s.client);
+    str_free(&s.tls_info);
+    str_free(&s.sasl_username);
     str_free(&s.helo_name);
     str_free(&s.sender);
     str_free(&s.rcpt);
@@ -92,6 +107,7 @@ int main(int argc, char **argv)
 {
     static const struct server_ops ops = {
         .name = "smtpd",
+        .pre_init = smtpd_pre_init,
         .post_init = smtpd_post_init,
         .service = smtpd_service,
     };

@@ -9,6 +9,8 @@
  *   smtpd_check.c    recipient/relay policy
  *   smtpd_data.c     DATA: streaming the message to cleanup
  *   smtpd_reply.c    reply formatting, error counting, rejection logging
+ *   smtpd_tls.c      STARTTLS and wrapper mode (lib/tls.h)
+ *   smtpd_auth.c     AUTH PLAIN/LOGIN (lib/passwd.h); smtpd_auth_throttle.c: failure limit
  *   smtpd_cmd.c, smtpd_dataline.c   pure parsers (also linked by the fuzz target) */
 #ifndef POSTERN_SMTPD_H
 #define POSTERN_SMTPD_H
@@ -34,6 +36,9 @@ struct smtpd_config {
     size_t line_limit;                 /* command line and DATA piece size */
     unsigned long long size_limit;     /* 0 = unlimited */
     netmatch *mynetworks;
+    char **relay_restrictions;         /* $smtpd_relay_restrictions */
+    char **sender_restrictions;        /* $smtpd_sender_restrictions */
+    char **sender_login_maps;          /* $smtpd_sender_login_maps */
 };
 extern struct smtpd_config smtpd_cfg;
 
@@ -54,7 +59,12 @@ struct smtpd_state {
     char peer[96];                         /* "name[addr]" for logs */
     int helo_kind;                         /* SMTPD_HELO_* */
     str helo_name;
-    const char *protocol;                  /* "SMTP" or "ESMTP" */
+    const char *protocol;                  /* "SMTP", "ESMTP", "ESMTPS", "ESMTPA", "ESMTPSA" */
+    /* TLS and SMTP AUTH */
+    struct tls_sess *tls;                  /* active TLS session, or NULL */
+    str tls_info;                          /* "TLSv1.3 with cipher ... (256/256 bits)" */
+    str sasl_username;                     /* "" = not authenticated */
+    const char *sasl_method;               /* "PLAIN" or "LOGIN" once authenticated */
     /* the transaction */
     int in_mail;
     str sender;                            /* canonical, "" = null sender */
@@ -101,6 +111,35 @@ void smtpd_xact_reset(struct smtpd_state *s); /* abort any cleanup transaction, 
  * in `reply` ("554 5.7.1 <a@b>: Relay access denied"). `reply` must not be s->scratch
  * (used for the lookup's reason). */
 int smtpd_check_rcpt(struct smtpd_state *s, const char *rcpt, str *reply);
+
+/* smtpd_check.c: smtpd_sender_restrictions at MAIL FROM (reject_sender_login_mismatch
+ * and friends); 0 = accept, else the reply code with the full reply in `reply`. */
+int smtpd_check_sender(struct smtpd_state *s, const char *sender, str *reply);
+void smtpd_check_init(void);                  /* read the restriction lists */
+
+/* smtpd_tls.c */
+void smtpd_tls_pre_init(void);                /* build the TLS context (privileged) */
+int smtpd_tls_offer(const struct smtpd_state *s);    /* EHLO: offer STARTTLS? */
+int smtpd_tls_required(const struct smtpd_state *s); /* level encrypt, not yet in TLS */
+int smtpd_tls_wrapper(struct smtpd_state *s);  /* wrapper mode handshake; 0 or -1 */
+int smtpd_cmd_starttls(struct smtpd_state *s, char *args);
+void smtpd_tls_end(struct smtpd_state *s);     /* close the TLS session, if any */
+/* "SMTP", "ESMTP", "ESMTPS", "ESMTPA" or "ESMTPSA" for the session as it is now. */
+const char *smtpd_protocol_name(const struct smtpd_state *s);
+
+/* smtpd_auth.c */
+void smtpd_auth_pre_init(void);               /* open the failure state file (privileged) */
+void smtpd_auth_post_init(void);
+int smtpd_auth_offer(const struct smtpd_state *s);  /* EHLO: offer AUTH? */
+void smtpd_auth_ehlo_args(const struct smtpd_state *s, str *out); /* " PLAIN LOGIN" */
+int smtpd_cmd_auth(struct smtpd_state *s, char *args);
+void smtpd_auth_reset(struct smtpd_state *s);  /* forget the login (after STARTTLS) */
+
+/* smtpd_auth_throttle.c: failed AUTH attempts per client address, shared by all smtpd
+ * processes through a small state file (in-process counting if it cannot be opened). */
+void smtpd_auth_throttle_open(const char *path);
+int smtpd_auth_throttled(const char *addr, long limit, long window);
+void smtpd_auth_failed(const char *addr, long window);
 
 /* smtpd_reply.c */
 /* Queue one single-line reply (buffered; flushed by the command loop). Control characters

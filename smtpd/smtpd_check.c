@@ -1,26 +1,114 @@
-/* smtpd_check.c: recipient policy at RCPT TO, in Postfix's order:
- *   1. relay control: a destination that is not ours (class DEFAULT, see lib/resolve.h)
- *      is permitted only for clients in $mynetworks ("Relay access denied");
- *   2. unknown recipients of our local/virtual domains are rejected
- *      ($smtpd_reject_unlisted_recipient, lookups by rcpt_known()).
- * A lookup error is a temporary failure so the client retries later. */
+/* smtpd_check.c: access policy in Postfix's style: ordered restriction lists whose first
+ * permit or reject wins.
+ *   RCPT TO: 1. $smtpd_relay_restrictions (relay control: permit_mynetworks,
+ *               permit_sasl_authenticated, reject_unauth_destination, ...);
+ *            2. unknown recipients of our local/virtual domains are rejected
+ *               ($smtpd_reject_unlisted_recipient, lookups by rcpt_known()).
+ *   MAIL FROM: $smtpd_sender_restrictions (reject_sender_login_mismatch with
+ *               $smtpd_sender_login_maps, reject_non_fqdn_sender, ...).
+ * A lookup error or an unknown restriction is a temporary failure so the client retries
+ * later. */
+#include <string.h>
+#include <strings.h>
 #include "smtpd.h"
 #include "resolve.h"
+#include "dict.h"
+#include "config.h"
 #include "log.h"
+
+enum verdict { DUNNO = 0, PERMIT, REJECT };
+
+void smtpd_check_init(void)
+{
+    smtpd_cfg.relay_restrictions = config_list("smtpd_relay_restrictions");
+    smtpd_cfg.sender_restrictions = config_list("smtpd_sender_restrictions");
+    smtpd_cfg.sender_login_maps = config_list("smtpd_sender_login_maps");
+}
+
+static int non_fqdn(const char *addr)
+{
+    const char *at = strrchr(addr, '@');
+    const char *dom = at ? at + 1 : "";
+    return *dom == 0 || (strchr(dom, '.') == NULL && dom[0] != '[');
+}
+
+static enum verdict unknown_restriction(const char *name, str *reply, int *code)
+{
+    msg_warn("unknown smtpd restriction: \"%.100s\"", name);
+    str_printf(reply, "451 4.3.5 Server configuration error");
+    *code = 451;
+    return REJECT;
+}
+
+/* Restrictions usable in any list; DUNNO when `name` is not one of them (*known = 0). */
+static enum verdict generic(struct smtpd_state *s, const char *name, str *reply, int *code,
+                            int *known)
+{
+    *known = 1;
+    if (strcasecmp(name, "permit_mynetworks") == 0)
+        return smtpd_cfg.mynetworks != NULL && netmatch_match(smtpd_cfg.mynetworks, s->addr)
+            ? PERMIT : DUNNO;
+    if (strcasecmp(name, "permit_sasl_authenticated") == 0)
+        return s->sasl_username.len > 0 ? PERMIT : DUNNO;
+    if (strcasecmp(name, "permit") == 0)
+        return PERMIT;
+    if (strcasecmp(name, "reject") == 0) {
+        str_printf(reply, "554 5.7.1 Access denied");
+        *code = 554;
+        return REJECT;
+    }
+    *known = 0;
+    return DUNNO;
+}
+
+/* ------------------------------------------------------------------ RCPT TO */
+
+static int relay_check(struct smtpd_state *s, const char *rcpt, const struct resolved *r,
+                       str *reply)
+{
+    int code = 0, known;
+
+    for (size_t i = 0; smtpd_cfg.relay_restrictions && smtpd_cfg.relay_restrictions[i]; i++) {
+        const char *name = smtpd_cfg.relay_restrictions[i];
+        enum verdict v = generic(s, name, reply, &code, &known);
+        if (!known) {
+            if (strcasecmp(name, "reject_unauth_destination") == 0
+                || strcasecmp(name, "defer_unauth_destination") == 0) {
+                if (r->cls == ADDR_CLASS_DEFAULT) {
+                    int defer = name[0] == 'd' || name[0] == 'D';
+                    str_printf(reply, "%s <%s>: Relay access denied",
+                               defer ? "454 4.7.1" : "554 5.7.1", rcpt);
+                    code = defer ? 454 : 554;
+                    v = REJECT;
+                }
+            } else if (strcasecmp(name, "reject_non_fqdn_recipient") == 0) {
+                if (non_fqdn(rcpt)) {
+                    str_printf(reply, "504 5.5.2 <%s>: Recipient address rejected: need "
+                               "fully-qualified address", rcpt);
+                    code = 504;
+                    v = REJECT;
+                }
+            } else {
+                v = unknown_restriction(name, reply, &code);
+            }
+        }
+        if (v == PERMIT)
+            return 0;
+        if (v == REJECT)
+            return code;
+    }
+    return 0;
+}
 
 int smtpd_check_rcpt(struct smtpd_state *s, const char *rcpt, str *reply)
 {
     struct resolved r;
-    int known;
+    int known, code;
 
     resolve_addr(rcpt, &r);
-    if (r.cls == ADDR_CLASS_DEFAULT) {
-        if (smtpd_cfg.mynetworks != NULL && netmatch_match(smtpd_cfg.mynetworks, s->addr))
-            return 0;
-        str_printf(reply, "554 5.7.1 <%s>: Relay access denied", rcpt);
-        return 554;
-    }
-    if (!smtpd_cfg.reject_unlisted_recipient)
+    if ((code = relay_check(s, rcpt, &r, reply)) != 0)
+        return code;
+    if (!smtpd_cfg.reject_unlisted_recipient || r.cls == ADDR_CLASS_DEFAULT)
         return 0;
 
     str_reset(&s->scratch);
@@ -41,4 +129,91 @@ int smtpd_check_rcpt(struct smtpd_state *s, const char *rcpt, str *reply)
     str_printf(reply, "550 5.1.1 <%s>: Recipient address rejected: %s", rcpt,
                s->scratch.len ? s->scratch.data : "User unknown");
     return 550;
+}
+
+/* ------------------------------------------------------------------ MAIL FROM */
+
+/* 1 if `login` is among the owners (comma/space list) of `sender`, 0 if not, 2 if the
+ * sender has no owner in the maps, -1 on a lookup error. Looks up the address, then
+ * "@domain". */
+static int sender_owned_by(const char *sender, const char *login)
+{
+    str owners;
+    int found, rc = 0;
+    const char *at = strrchr(sender, '@');
+
+    str_init(&owners);
+    found = dict_lookup_list(smtpd_cfg.sender_login_maps, sender, &owners);
+    if (found == 0 && at != NULL)
+        found = dict_lookup_list(smtpd_cfg.sender_login_maps, at, &owners);
+    if (found < 0)
+        rc = -1;
+    else if (found == 0)
+        rc = 2;
+    else {
+        char **v = strv_split(owners.data, ", \t");
+        for (size_t i = 0; v[i] && rc == 0; i++)
+            rc = login != NULL && strcasecmp(v[i], login) == 0;
+        strv_free(v);
+    }
+    str_free(&owners);
+    return rc;
+}
+
+static enum verdict login_mismatch(struct smtpd_state *s, const char *sender, str *reply,
+                                   int *code)
+{
+    const char *login = s->sasl_username.len ? s->sasl_username.data : NULL;
+    int owned;
+
+    if (*sender == 0)
+        return DUNNO;                  /* the null sender belongs to nobody */
+    owned = sender_owned_by(sender, login);
+    if (owned < 0) {
+        msg_warn("%s: smtpd_sender_login_maps lookup for <%s> failed", smtpd_log_id(s), sender);
+        str_printf(reply, "451 4.3.0 <%s>: Temporary lookup failure", sender);
+        *code = 451;
+        return REJECT;
+    }
+    if (login != NULL && owned != 1) {
+        str_printf(reply, "553 5.7.1 <%s>: Sender address rejected: not owned by user %s",
+                   sender, login);
+        *code = 553;
+        return REJECT;
+    }
+    if (login == NULL && owned != 2) {
+        str_printf(reply, "553 5.7.1 <%s>: Sender address rejected: not logged in", sender);
+        *code = 553;
+        return REJECT;
+    }
+    return DUNNO;
+}
+
+int smtpd_check_sender(struct smtpd_state *s, const char *sender, str *reply)
+{
+    int code = 0, known;
+
+    for (size_t i = 0; smtpd_cfg.sender_restrictions && smtpd_cfg.sender_restrictions[i]; i++) {
+        const char *name = smtpd_cfg.sender_restrictions[i];
+        enum verdict v = generic(s, name, reply, &code, &known);
+        if (!known) {
+            if (strcasecmp(name, "reject_sender_login_mismatch") == 0) {
+                v = login_mismatch(s, sender, reply, &code);
+            } else if (strcasecmp(name, "reject_non_fqdn_sender") == 0) {
+                if (*sender && non_fqdn(sender)) {
+                    str_printf(reply, "504 5.5.2 <%s>: Sender address rejected: need "
+                               "fully-qualified address", sender);
+                    code = 504;
+                    v = REJECT;
+                }
+            } else {
+                v = unknown_restriction(name, reply, &code);
+            }
+        }
+        if (v == PERMIT)
+            return 0;
+        if (v == REJECT)
+            return code;
+    }
+    return 0;
 }

@@ -42,6 +42,11 @@ int smtpd_cmd_mail(struct smtpd_state *s, char *args)
         str_reset(&s->sender);
         return -1;
     }
+    if (smtpd_check_sender(s, s->sender.data, &s->check_reply) != 0) {
+        smtpd_reject(s, "MAIL", NULL, "%s", s->check_reply.data);
+        str_reset(&s->sender);
+        return -1;
+    }
     s->in_mail = 1;
     s->rcpt_attempts = 0;
     s->rcpt_count = 0;

@@ -40,13 +40,21 @@ int smtpd_xact_open(struct smtpd_state *s)
         return -1;
     }
     memcpy(s->queue_id, id, strlen(id) + 1);
-    msg_info("%s: client=%s", s->queue_id, s->peer);
+    if (s->sasl_username.len > 0)
+        msg_info("%s: client=%s, sasl_method=%s, sasl_username=%s", s->queue_id, s->peer,
+                 s->sasl_method ? s->sasl_method : "?", s->sasl_username.data);
+    else
+        msg_info("%s: client=%s", s->queue_id, s->peer);
     submit_attr(s->sub, "client_name", s->name);
     submit_attr(s->sub, "client_addr", s->addr);
     submit_attr(s->sub, "client_port", s->port);
     if (s->helo_kind != SMTPD_HELO_NONE)
         submit_attr(s->sub, "helo_name", s->helo_name.data);
     submit_attr(s->sub, "protocol", s->protocol);
+    if (s->tls_info.len > 0)
+        submit_attr(s->sub, "tls_info", s->tls_info.data);
+    if (s->sasl_username.len > 0)
+        submit_attr(s->sub, "sasl_username", s->sasl_username.data);
     submit_sender(s->sub, s->sender.data);
     return 0;
 }
