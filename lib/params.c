@@ -47,7 +47,7 @@ const struct param_def param_table[] = {
     { "line_length_limit", PARAM_SIZE, "2048", 0 },
     { "message_size_limit", PARAM_SIZE, "10240000", 0 },
     { "header_size_limit", PARAM_SIZE, "102400", 0 },
-    { "smtpd_relay_restrictions", PARAM_LIST, "permit_mynetworks, reject_unauth_destination", 0 },
+    { "smtpd_relay_restrictions", PARAM_LIST, "permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination", 0 },
     { "smtpd_recipient_restrictions", PARAM_LIST, "", 0 },
     { "local_recipient_maps", PARAM_LIST, "unix:passwd.byname $alias_maps", 0 },
     { "smtpd_reject_unlisted_recipient", PARAM_BOOL, "yes", 0 },
