@@ -1,0 +1,385 @@
+/* qmgr_deliver.c: qmgr's side of the delivery protocol (docs/PROTOCOLS.md section 3),
+ * run inside the event loop so one slow agent never stalls the others.
+ *
+ * Per job: ipc_connect("private", transport) (one attempt, no waiting), then as events
+ * arrive: read "protocol=delivery", write the request, read the one reply list, validate
+ * it against the request (count, every index, status, DSN class, no extra attributes)
+ * and hand the per-recipient results to qmgr_message.c. A refused connect, EOF, I/O
+ * error or timeout defers every recipient of the job ("delivery temporarily suspended:
+ * ..."), a reply that does not match the request defers them with "delivery agent
+ * protocol error". The connection is closed after each request; a later agent reuse
+ * would keep `struct qmgr_deliver` alive and start the next job at STATE_SEND. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "attr.h"
+#include "../lib/config.h"  /* not "config.h": the build dir holds autoconf's config.h */
+#include "events.h"
+#include "ipc.h"
+#include "log.h"
+#include "mem.h"
+#include "params.h"
+#include "str.h"
+#include "qmgr.h"
+
+#define REPLY_BASE_BYTES (1024 * 1024)
+#define REPLY_PER_RCPT_BYTES (64 * 1024)
+#define REPLY_MAX_BYTES (ATTR_MAX_TOTAL + 1024 * 1024)
+#define TIMEOUT_MAX_S 18000
+
+enum deliver_state { STATE_PROTOCOL, STATE_SEND, STATE_REPLY };
+
+struct qmgr_deliver {
+    int fd;
+    enum deliver_state state;
+    struct qmgr_job *job;
+    char service[80];                   /* "private/local" for messages */
+    str out;                            /* encoded request */
+    size_t out_pos;
+    char *in;                           /* bytes received, not yet decoded */
+    size_t in_len, in_cap, in_max;
+    long timer;
+    struct qmgr_deliver *prev, *next;
+};
+
+static struct qmgr_deliver *conns;
+
+static long transport_timeout_ms(const char *transport)
+{
+    char name[160];
+    long secs;
+    snprintf(name, sizeof(name), "%s_delivery_timeout", transport);
+    if (param_find(name) || config_is_set(name))
+        secs = config_time(name);
+    else
+        secs = config_time("daemon_timeout");
+    if (secs < 1)
+        secs = 1;
+    if (secs > TIMEOUT_MAX_S)
+        secs = TIMEOUT_MAX_S;
+    return secs * 1000;
+}
+
+static void build_request(struct qmgr_job *job, str *out)
+{
+    const struct qmgr_message *m = job->msg;
+    attr_list l;
+    attr_init(&l);
+    attr_add(&l, "queue_name", "active");
+    attr_add(&l, "queue_id", m->id);
+    attr_add(&l, "sender", m->env.sender);
+    attr_add(&l, "nexthop", job->dest->nexthop);
+    attr_add_long(&l, "arrival", m->env.arrival_sec);
+    attr_add_long(&l, "rcpt_count", job->nrcpt);
+    for (int j = 0; j < job->nrcpt; j++) {
+        const struct qfile_rcpt *r = &m->env.rcpts[job->rcpt_index[j]];
+        char name[64];
+        snprintf(name, sizeof(name), "rcpt_%d", j);
+        attr_add(&l, name, r->address);
+        if (r->orig) {
+            snprintf(name, sizeof(name), "rcpt_%d_orig", j);
+            attr_add(&l, name, r->orig);
+        }
+        snprintf(name, sizeof(name), "rcpt_%d_offset", j);
+        attr_add_long(&l, name, (long)r->offset);
+    }
+    str_reset(out);
+    attr_encode(&l, out);
+    attr_free(&l);
+}
+
+static void conn_close(struct qmgr_deliver *c)
+{
+    event_del_read(c->fd);
+    event_del_write(c->fd);
+    if (c->timer)
+        event_cancel_timer(c->timer);
+    close(c->fd);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    str_free(&c->out);
+    free(c->in);
+    free(c);
+}
+
+/* The agent failed: defer the whole job. */
+static void conn_fail(struct qmgr_deliver *c, const char *reason)
+{
+    struct qmgr_job *job = c->job;
+    conn_close(c);
+    job->conn = NULL;
+    qmgr_entry_job_finished(job, 0, reason);
+    qmgr_message_defer_job(job, "4.3.0", reason);
+    qmgr_message_job_done(job);
+}
+
+static void conn_suspended(struct qmgr_deliver *c, const char *what)
+{
+    char reason[256];
+    snprintf(reason, sizeof(reason), "delivery temporarily suspended: %s: %s", c->service, what);
+    conn_fail(c, reason);
+}
+
+static void conn_protocol_error(struct qmgr_deliver *c, const char *detail)
+{
+    msg_warn("%s: %s: delivery agent protocol error: %s", c->job->msg->id, c->service, detail);
+    conn_fail(c, "delivery agent protocol error");
+}
+
+static int dsn_valid_for(const char *dsn, size_t len, char cls)
+{
+    /* x.y.z with x the class digit, y and z 1-3 digits */
+    if (len < 5 || len > 9 || dsn[0] != cls || dsn[1] != '.')
+        return 0;
+    size_t i = 2, digits = 0;
+    for (; i < len && dsn[i] != '.'; i++, digits++)
+        if (dsn[i] < '0' || dsn[i] > '9')
+            return 0;
+    if (digits < 1 || digits > 3 || i >= len)
+        return 0;
+    i++;
+    digits = 0;
+    for (; i < len; i++, digits++)
+        if (dsn[i] < '0' || dsn[i] > '9')
+            return 0;
+    return digits >= 1 && digits <= 3;
+}
+
+static const struct attr *reply_get(const attr_list *l, int j, const char *what)
+{
+    char name[64];
+    snprintf(name, sizeof(name), "rcpt_%d_%s", j, what);
+    return attr_find(l, name);
+}
+
+/* Check the reply against the job; NULL if good, else what is wrong. */
+static const char *reply_check(const attr_list *l, const struct qmgr_job *job)
+{
+    long n;
+    if (attr_get_long(l, "rcpt_count", &n) < 0)
+        return "missing or bad rcpt_count";
+    if (n != job->nrcpt)
+        return "rcpt_count does not match the request";
+    if (l->count != 1 + 3 * job->nrcpt)
+        return "unexpected attributes in reply";
+    for (int j = 0; j < job->nrcpt; j++) {
+        const struct attr *st = reply_get(l, j, "status");
+        const struct attr *dsn = reply_get(l, j, "dsn");
+        const struct attr *why = reply_get(l, j, "reason");
+        if (!st || !dsn || !why)
+            return "recipient status, dsn or reason missing";
+        char cls;
+        if (strcmp(st->value, "sent") == 0)
+            cls = '2';
+        else if (strcmp(st->value, "deferred") == 0)
+            cls = '4';
+        else if (strcmp(st->value, "bounced") == 0)
+            cls = '5';
+        else
+            return "bad recipient status";
+        if (strlen(st->value) != st->vlen)
+            return "bad recipient status";
+        if (strlen(dsn->value) != dsn->vlen || !dsn_valid_for(dsn->value, dsn->vlen, cls))
+            return "bad dsn (syntax or class does not match status)";
+        /* the reason is free text: long or odd ones are cut when logged, not fatal */
+    }
+    return NULL;
+}
+
+static void apply_reply(struct qmgr_deliver *c, const attr_list *l)
+{
+    struct qmgr_job *job = c->job;
+    conn_close(c);
+    job->conn = NULL;
+    qmgr_entry_job_finished(job, 1, NULL);
+    for (int j = 0; j < job->nrcpt; j++) {
+        const char *st = reply_get(l, j, "status")->value;
+        if (strcmp(st, "deferred") == 0) {
+            qmgr_message_rcpt_deferred(job, j);
+            continue;
+        }
+        qmgr_message_rcpt_done(job, j);
+        if (strcmp(st, "bounced") == 0) {
+            const struct qfile_rcpt *r = &job->msg->env.rcpts[job->rcpt_index[j]];
+            bounce_add(job->msg->id, r->address, reply_get(l, j, "dsn")->value,
+                       reply_get(l, j, "reason")->value);
+        }
+    }
+    qmgr_message_job_done(job);
+}
+
+static void conn_writable(int fd, void *ctx);
+
+/* Try to write the rest of the request; on completion wait for the reply. Returns 0 if
+ * the connection is still alive. */
+static int send_request(struct qmgr_deliver *c)
+{
+    while (c->out_pos < c->out.len) {
+        ssize_t n = send(c->fd, c->out.data + c->out_pos, c->out.len - c->out_pos,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                event_add_write(c->fd, conn_writable, c);
+                return 0;
+            }
+            char what[160];
+            snprintf(what, sizeof(what), "delivery agent crashed (write: %s)", strerror(errno));
+            conn_suspended(c, what);
+            return -1;
+        }
+        c->out_pos += (size_t)n;
+    }
+    event_del_write(c->fd);
+    c->state = STATE_REPLY;
+    return 0;
+}
+
+/* Decode whatever complete lists are buffered. Returns -1 if the connection is gone. */
+static int process_input(struct qmgr_deliver *c)
+{
+    while (c->state != STATE_SEND && c->in_len > 0) {
+        attr_list l;
+        attr_init(&l);
+        const char *err = NULL;
+        long used = attr_decode(c->in, c->in_len, &l, &err);
+        if (used == 0) {
+            attr_free(&l);
+            return 0;
+        }
+        if (used < 0) {
+            attr_free(&l);
+            conn_protocol_error(c, err ? err : "malformed attribute list");
+            return -1;
+        }
+        memmove(c->in, c->in + used, c->in_len - (size_t)used);
+        c->in_len -= (size_t)used;
+        if (c->state == STATE_PROTOCOL) {
+            const char *proto = attr_get(&l, "protocol");
+            int good = l.count == 1 && proto && strcmp(proto, "delivery") == 0;
+            attr_free(&l);
+            if (!good) {
+                conn_protocol_error(c, "expected protocol=delivery");
+                return -1;
+            }
+            c->state = STATE_SEND;
+            if (send_request(c) < 0)
+                return -1;
+            continue;
+        }
+        const char *bad = reply_check(&l, c->job);
+        if (bad) {
+            attr_free(&l);
+            conn_protocol_error(c, bad);
+            return -1;
+        }
+        if (c->in_len > 0)
+            msg_warn("%s: %s: ignoring %zu bytes after the reply",
+                     c->job->msg->id, c->service, c->in_len);
+        apply_reply(c, &l);
+        attr_free(&l);
+        return -1;
+    }
+    return 0;
+}
+
+static void conn_writable(int fd, void *ctx)
+{
+    (void)fd;
+    struct qmgr_deliver *c = ctx;
+    if (send_request(c) == 0 && c->state == STATE_REPLY)
+        process_input(c);
+}
+
+static void conn_readable(int fd, void *ctx)
+{
+    struct qmgr_deliver *c = ctx;
+    if (c->in_cap - c->in_len < 4096) {
+        if (c->in_cap >= c->in_max) {
+            conn_protocol_error(c, "reply too large");
+            return;
+        }
+        c->in_cap = c->in_cap ? c->in_cap * 2 : 8192;
+        if (c->in_cap > c->in_max)
+            c->in_cap = c->in_max;
+        c->in = xrealloc(c->in, c->in_cap);
+    }
+    ssize_t n = read(fd, c->in + c->in_len, c->in_cap - c->in_len);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+            return;
+        char what[160];
+        snprintf(what, sizeof(what), "delivery agent crashed (read: %s)", strerror(errno));
+        conn_suspended(c, what);
+        return;
+    }
+    if (n == 0) {
+        conn_suspended(c, "delivery agent crashed (connection closed without a reply)");
+        return;
+    }
+    c->in_len += (size_t)n;
+    process_input(c);
+}
+
+static void conn_timeout(void *ctx)
+{
+    struct qmgr_deliver *c = ctx;
+    c->timer = 0;
+    conn_suspended(c, c->state == STATE_PROTOCOL ? "timeout waiting for the delivery agent"
+                                                 : "delivery agent timed out");
+}
+
+int qmgr_deliver_start(struct qmgr_job *job, char *why, size_t whylen)
+{
+    const char *transport = job->dest->transport->name;
+    int fd = ipc_connect("private", transport, 0);     /* one attempt, no sleeping */
+    if (fd < 0) {
+        int busy = errno == EAGAIN || errno == EMFILE || errno == ENFILE;
+        snprintf(why, whylen, "connect to private/%s: %s", transport, strerror(errno));
+        return busy ? -2 : -1;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+        snprintf(why, whylen, "private/%s: fcntl: %s", transport, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    struct qmgr_deliver *c = xcalloc(1, sizeof(*c));
+    c->fd = fd;
+    c->job = job;
+    c->state = STATE_PROTOCOL;
+    snprintf(c->service, sizeof(c->service), "private/%s", transport);
+    str_init(&c->out);
+    build_request(job, &c->out);
+    c->in_max = REPLY_BASE_BYTES + (size_t)job->nrcpt * REPLY_PER_RCPT_BYTES;
+    if (c->in_max > REPLY_MAX_BYTES)
+        c->in_max = REPLY_MAX_BYTES;
+    c->timer = event_timer(transport_timeout_ms(transport), conn_timeout, c);
+    c->next = conns;
+    if (conns)
+        conns->prev = c;
+    conns = c;
+    job->conn = c;
+    event_add_read(fd, conn_readable, c);
+    return 0;
+}
+
+void qmgr_deliver_abort_all(void)
+{
+    while (conns) {
+        struct qmgr_job *job = conns->job;
+        conn_close(conns);
+        free(job->rcpt_index);
+        free(job);
+    }
+}
