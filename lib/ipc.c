@@ -112,9 +112,22 @@ fail:;
     return -1;
 }
 
+static void send_qmgr_request(const char *request, size_t len);
+
 void ipc_wakeup_qmgr(void)
 {
     static const char request[] = "request=wakeup\n\n";   /* an attr list (attr.h) */
+    send_qmgr_request(request, sizeof request - 1);
+}
+
+void ipc_flush_qmgr(void)
+{
+    static const char request[] = "request=flush\n\n";
+    send_qmgr_request(request, sizeof request - 1);
+}
+
+static void send_qmgr_request(const char *request, size_t len)
+{
     char path[512];
     struct sockaddr_un sun;
     if ((size_t)snprintf(path, sizeof path, "%s/private/qmgr",
@@ -128,8 +141,8 @@ void ipc_wakeup_qmgr(void)
     }
     struct pollfd pfd = { .fd = fd, .events = POLLOUT };
     if (poll(&pfd, 1, 100) == 1 && (pfd.revents & POLLOUT)) {
-        ssize_t n = send(fd, request, sizeof request - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n != (ssize_t)(sizeof request - 1))
+        ssize_t n = send(fd, request, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n != (ssize_t)len)
             msg_debug("qmgr wakeup: short write");
     }
     close(fd);

@@ -12,5 +12,8 @@ int ipc_connect(const char *class_, const char *service, int timeout_ms);
 int ipc_listen_unix(const char *path, int mode, int backlog);
 /* Tell qmgr that new mail is in incoming/ (best effort: never blocks long, errors ignored). */
 void ipc_wakeup_qmgr(void);
+/* Ask qmgr to scan deferred/ now (files whose mtime, the retry time, has passed); used by
+ * `postern queue flush` after setting the mtimes to now. Best effort, like the wake-up. */
+void ipc_flush_qmgr(void);
 
 #endif

@@ -23,7 +23,7 @@
 #include <unistd.h>
 
 #include "attr.h"
-#include "../lib/config.h"  /* not "config.h": the build dir holds autoconf's config.h */
+#include "config.h"
 #include "events.h"
 #include "log.h"
 #include "mem.h"
@@ -54,6 +54,14 @@ static int lock_fd = -1;
 void qmgr_request_scan(void)
 {
     scan_wanted = 1;
+}
+
+/* request=flush: scan deferred/ now, not at the next retry time. */
+static void qmgr_request_flush(void)
+{
+    scan_wanted = 1;
+    next_deferred_ms = 0;
+    last_deferred_ms = event_now_ms() - deferred_min_gap_ms;
 }
 
 void qmgr_note_retry_time(long long when_ms)
@@ -110,8 +118,10 @@ static void wakeup_readable(int fd, void *ctx)
         const char *what = attr_get(&req, "request");
         if (req.count == 1 && what && strcmp(what, "wakeup") == 0)
             qmgr_request_scan();
+        else if (req.count == 1 && what && strcmp(what, "flush") == 0)
+            qmgr_request_flush();
         else
-            msg_warn("wakeup: unexpected request (expected request=wakeup only)");
+            msg_warn("wakeup: unexpected request (expected request=wakeup or request=flush)");
         attr_free(&req);
         wakeup_close(c);
         return;

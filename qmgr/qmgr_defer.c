@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "../lib/config.h"  /* not "config.h": the build dir holds autoconf's config.h */
+#include "config.h"
 #include "events.h"
 #include "log.h"
 #include "queue.h"

@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "attr.h"
-#include "../lib/config.h"  /* not "config.h": the build dir holds autoconf's config.h */
+#include "config.h"
 #include "events.h"
 #include "ipc.h"
 #include "log.h"

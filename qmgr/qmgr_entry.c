@@ -20,7 +20,7 @@
 #include <strings.h>
 
 #include "attr.h"
-#include "../lib/config.h"  /* not "config.h": the build dir holds autoconf's config.h */
+#include "config.h"
 #include "events.h"
 #include "log.h"
 #include "mastercf.h"

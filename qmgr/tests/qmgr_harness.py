@@ -5,10 +5,11 @@ on QDIR/private/local that speaks docs/PROTOCOLS.md section 3.
 The fake agent decides per recipient from its local part:
   sent*      -> sent 2.0.0          defer*  -> deferred 4.2.0    bounce* -> bounced 5.1.1
   crash*     -> close without reply garbage* -> reply with a wrong rcpt_count
-  badproto*  -> announce protocol=bogus
   slow<ms>*  -> wait <ms> then sent   hang* -> never answer
+  badstatus, baddsnclass, ... (BAD_REPLIES below) -> one kind of malformed reply
 It checks every request (offset points at an 'R' record in active/ID naming the address)
-and records requests and its peak concurrency for the tests.
+and records requests and its peak concurrency for the tests. Setting agent.protocol makes
+it announce another protocol name.
 """
 import fcntl
 import os
@@ -70,6 +71,7 @@ class FakeAgent:
         self.peak = 0
         self.lock = threading.Lock()
         self.stopping = False
+        self.protocol = "delivery"
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         if os.path.exists(self.path):
             os.unlink(self.path)
@@ -121,8 +123,7 @@ class FakeAgent:
             f = conn.makefile("rb")
             first = None
             buf = []
-            # peek at the request only after sending protocol; badproto decided later
-            conn.sendall(attr_encode([("protocol", "delivery")]))
+            conn.sendall(attr_encode([("protocol", self.protocol)]))
             while True:
                 line = f.readline()
                 if not line:

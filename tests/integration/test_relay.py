@@ -37,8 +37,12 @@ class Relay:
                      smtp_connect_timeout="5s", smtp_helo_timeout="10s",
                      minimal_backoff_time="2s", maximal_backoff_time="4s",
                      queue_run_delay="1s")
-        with open(os.path.join(instance.conf, "master.cf"), "a") as fh:
-            fh.write("smtp       unix  y       -       n       -       -       smtp\n")
+        mcf = os.path.join(instance.conf, "master.cf")
+        with open(mcf) as fh:           # `postern init` adds the smtp service already
+            have = any(l.split()[:2] == ["smtp", "unix"] for l in fh)
+        if not have:
+            with open(mcf, "a") as fh:
+                fh.write("smtp       unix  y       -       n       -       -       smtp\n")
 
     def stop(self):
         self.sinks.stop()
@@ -275,7 +279,7 @@ ONE_MX = "relay.test. 60 IN MX 10 mx1.relay.test.\nmx1.relay.test. 60 IN A 127.0
     ("250 " + "x" * 5000, "line too long"),
     ("250-ok\n251 changed code", "reply code changes"),
     ("abc not a reply", "bad line syntax"),
-])
+], ids=["too-many-lines", "line-too-long", "code-changes", "bad-syntax"])
 def test_malformed_server_reply_defers(instance, relay_factory, reply, expect):
     r = relay_factory(ONE_MX, addresses=("127.0.0.2",))
     r.sinks["127.0.0.2"].replies["rcpt"] = lambda a: reply
