@@ -5,7 +5,9 @@
  * - incoming/: complete files (queue_file_ready) with a valid queue-ID name, oldest
  *   first (queue IDs sort by arrival time), move to active/ while fewer than
  *   $qmgr_message_active_limit messages are in memory;
- * - deferred/: the same for files whose mtime (= next retry time) has passed.
+ * - deferred/: the same for files whose mtime (= next retry time) has passed;
+ * - incomplete files whose writer died (no lock held: queue_remove_if_abandoned) are
+ *   removed, so a cleanup killed mid-message leaves nothing behind.
  * A scan is one readdir plus one fstatat per queue-ID-named entry; nothing is opened
  * until the file is in active/ (qmgr_message_activate). */
 #include <dirent.h>
@@ -24,6 +26,9 @@
 #include "qmgr.h"
 
 #define SCAN_MAX_ENTRIES 1000000       /* bound per scan; the rest waits for the next */
+#define ABANDONED_AGE 1                 /* seconds untouched before an unlocked incomplete
+                                         * file is checked (the lock decides, not the age) */
+#define ABANDONED_TMP_AGE 60            /* ".tmp.*" names are unlocked for an instant */
 
 struct scan_result {
     char (*ids)[QUEUE_ID_MAX];
@@ -52,8 +57,13 @@ static int scan_dir(const char *queue, int due_only, struct scan_result *res)
     struct dirent *de;
     while ((de = readdir(dir)) != NULL) {
         const char *name = de->d_name;
-        if (name[0] == '.')
+        if (name[0] == '.') {
+            /* a writer that died between creating and naming its file */
+            if (strncmp(name, ".tmp.", 5) == 0
+                && queue_remove_if_abandoned(qmgr_qdir, queue, name, ABANDONED_TMP_AGE) == 1)
+                msg_warn("%s/%s: removed a temporary file its writer abandoned", queue, name);
             continue;
+        }
         if (strlen(name) >= QUEUE_ID_MAX || !queue_id_valid(name)) {
             msg_warn("%s/%s: not a queue file name, ignored", queue, name);
             continue;
@@ -73,7 +83,13 @@ static int scan_dir(const char *queue, int due_only, struct scan_result *res)
         if (!S_ISREG(st.st_mode))
             continue;
         if (!queue_file_ready(&st)) {
-            res->left_behind = 1;          /* still being written: look again soon */
+            /* Still being written -- or its writer (cleanup) died: the writer holds a lock
+             * until it commits, so an unlocked incomplete file will never be finished. */
+            if (queue_remove_if_abandoned(qmgr_qdir, queue, name, ABANDONED_AGE) == 1)
+                msg_warn("%s: removed incomplete queue file from %s/: its writer is gone",
+                         name, queue);
+            else
+                res->left_behind = 1;      /* look again soon */
             continue;
         }
         if (due_only && st.st_mtime > now) {

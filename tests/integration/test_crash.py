@@ -129,3 +129,40 @@ def test_crash_safety(instance):
     left = instance.queue_files()
     assert not left, "queue did not drain: %s" % [
         (f, oct(os.stat(f).st_mode & 0o777)) for f in left if os.path.exists(f)]
+
+
+def test_abandoned_incomplete_file_is_removed(instance):
+    """A cleanup killed mid-message leaves an incomplete (mode 0600) file that nobody
+    holds locked: qmgr removes it. A file that is still locked by its writer stays."""
+    import fcntl
+    instance.start()
+    incoming = os.path.join(instance.queue, "incoming")
+    dead = os.path.join(incoming, "1xVUAC2gBwk2g4")
+    live = os.path.join(incoming, "1xVUAC2gBwk2g5")
+    for path in (dead, live):
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, b"V\x0fpostern-queue-1")
+        st = os.stat(incoming)           # as root: the queue belongs to mail_owner
+        os.chown(path, st.st_uid, st.st_gid)
+        if path == dead:
+            os.close(fd)
+        else:
+            live_fd = fd
+            fcntl.flock(live_fd, fcntl.LOCK_EX)
+    past = time.time() - 10
+    os.utime(dead, (past, past))
+    os.utime(live, (past, past))
+    try:
+        # the next message wakes qmgr, whose incoming/ scan finds the leftovers
+        s = instance.smtp()
+        s.sendmail(SENDER, [DEMO], message()[0])
+        s.quit()
+        assert wait_until(lambda: not os.path.exists(dead), 15), \
+            "abandoned incomplete file still in incoming/:\n" + instance.log_tail()
+        assert instance.log_lines("removed incomplete queue file")
+        time.sleep(2)
+        assert os.path.exists(live), "a file still locked by its writer was removed"
+    finally:
+        os.close(live_fd)
+        if os.path.exists(live):
+            os.unlink(live)
