@@ -1,5 +1,6 @@
 """test_qmgr.py: qmgr against a fake delivery agent (see qmgr_harness.py).
 Run: /usr/bin/python3 -m pytest -q qmgr/tests  (QMGR_BUILD=<build dir>, MKQFILE=<helper>)."""
+import fcntl
 import os
 import re
 import signal
@@ -58,11 +59,30 @@ def test_not_ready_file_untouched(inst):
     i = inst()
     i.start_qmgr()
     qid = i.submit("a@example.org", "sent@localhost", ready=False)
-    i.wakeup()
-    time.sleep(1.5)
-    assert i.files("incoming") == [qid]
-    os.chmod(os.path.join(i.qdir, "incoming", qid), 0o700)
+    # a live writer (cleanup) holds an flock on the file until it commits
+    path = os.path.join(i.qdir, "incoming", qid)
+    writer = os.open(path, os.O_RDONLY)
+    fcntl.flock(writer, fcntl.LOCK_EX)
+    try:
+        i.wakeup()
+        time.sleep(2.5)
+        assert i.files("incoming") == [qid]
+        os.chmod(path, 0o700)
+    finally:
+        os.close(writer)
     assert i.wait_log(r"%s: removed" % qid, timeout=5), i.logtext()
+
+
+def test_abandoned_file_removed(inst):
+    """An incomplete file nobody holds locked (its writer died) is removed."""
+    i = inst()
+    i.start_qmgr()
+    qid = i.submit("a@example.org", "sent@localhost", ready=False)
+    past = time.time() - 10
+    os.utime(os.path.join(i.qdir, "incoming", qid), (past, past))
+    i.wakeup()
+    assert i.wait_log(r"%s: removed incomplete queue file" % qid, timeout=5), i.logtext()
+    assert i.files("incoming") == []
 
 
 def test_periodic_scan_without_wakeup(inst):
