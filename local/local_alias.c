@@ -96,12 +96,12 @@ static void add_unique(char ***list, int *n, const char *addr)
 static void leaf_set(struct local_expansion *x, const char *to, int status, const char *dsn,
                      const char *reason)
 {
-    struct local_result r;
+    struct deliver_result r;
 
-    local_result_init(&r);
-    local_result_set(&r, status, dsn, "%s", reason);
+    deliver_result_init(&r);
+    deliver_result_set(&r, status, dsn, "%s", reason);
     local_leaf(x, to, &r);
-    local_result_free(&r);
+    deliver_result_free(&r);
 }
 
 void local_alias_expand(struct local_expansion *x, const char *addr, const char *key,
@@ -115,14 +115,14 @@ void local_alias_expand(struct local_expansion *x, const char *addr, const char 
     for (int i = 0; i < x->depth; i++)
         if (strcmp(x->chain[i], key) == 0) {
             str_printf(&reason, "mail forwarding loop for %s", addr);
-            leaf_set(x, addr, LOCAL_BOUNCE, "5.4.6", reason.data);
+            leaf_set(x, addr, DELIVER_BOUNCE, "5.4.6", reason.data);
             str_free(&reason);
             return;
         }
     if (x->depth >= LOCAL_ALIAS_DEPTH) {
         str_printf(&reason, "mail forwarding loop for %s (aliases nested deeper than %d)",
                    addr, LOCAL_ALIAS_DEPTH);
-        leaf_set(x, addr, LOCAL_BOUNCE, "5.4.6", reason.data);
+        leaf_set(x, addr, DELIVER_BOUNCE, "5.4.6", reason.data);
         str_free(&reason);
         return;
     }
@@ -132,7 +132,7 @@ void local_alias_expand(struct local_expansion *x, const char *addr, const char 
     }
     targets = strv_split(value, ",");
     if (strv_len(targets) > LOCAL_ALIAS_MAX_TARGETS) {
-        leaf_set(x, addr, LOCAL_BOUNCE, "5.3.0", "alias expands to too many addresses");
+        leaf_set(x, addr, DELIVER_BOUNCE, "5.3.0", "alias expands to too many addresses");
         strv_free(targets);
         str_free(&reason);
         return;
@@ -150,11 +150,12 @@ void local_alias_expand(struct local_expansion *x, const char *addr, const char 
         if (!*t)
             continue;
         if (*t == '|' || *t == '/' || strncasecmp(t, ":include:", 9) == 0) {
-            leaf_set(x, t, LOCAL_BOUNCE, "5.3.0", "unsupported alias target");
+            leaf_set(x, t, DELIVER_BOUNCE, "5.3.0", "unsupported alias target");
             continue;
         }
         if (!target_syntax_ok(t)) {
-            leaf_set(x, "(bad alias target)", LOCAL_BOUNCE, "5.1.3", "bad alias target syntax");
+            leaf_set(x, "(bad alias target)", DELIVER_BOUNCE, "5.1.3",
+                     "bad alias target syntax");
             continue;
         }
         canon = canonical_target(t);
@@ -167,11 +168,11 @@ void local_alias_expand(struct local_expansion *x, const char *addr, const char 
     }
     x->depth--;
     if (nforward > 0) {
-        struct local_result r;
-        local_result_init(&r);
+        struct deliver_result r;
+        deliver_result_init(&r);
         local_forward(x->msg, addr, forward, nforward, x->orig, &r);
         local_leaf(x, addr, &r);
-        local_result_free(&r);
+        deliver_result_free(&r);
     }
     for (int i = 0; i < nforward; i++)
         free(forward[i]);

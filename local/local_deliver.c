@@ -31,7 +31,7 @@ static int delivered_to_matches(const str *line, const char *rcpt)
     return n == rl && strncasecmp(v, rcpt, n) == 0;
 }
 
-int local_check_loop(struct local_msg *m, const char *rcpt, struct local_result *r)
+int local_check_loop(struct deliver_msg *m, const char *rcpt, struct deliver_result *r)
 {
     qfile_reader reader;
     const char *err = NULL;
@@ -39,7 +39,7 @@ int local_check_loop(struct local_msg *m, const char *rcpt, struct local_result 
     int rc, found = 0;
 
     if (qfile_content_open(&reader, m->fd, m->env.content_offset) < 0) {
-        local_result_set(r, LOCAL_DEFER, "4.3.0", "cannot read queue file");
+        deliver_result_set(r, DELIVER_DEFER, "4.3.0", "cannot read queue file");
         return -1;
     }
     str_init(&line);
@@ -54,12 +54,12 @@ int local_check_loop(struct local_msg *m, const char *rcpt, struct local_result 
     qfile_content_close(&reader);
     str_free(&line);
     if (rc < 0) {
-        local_result_set(r, LOCAL_DEFER, "4.3.0", "error reading queue file: %s",
-                         err ? err : "unknown error");
+        deliver_result_set(r, DELIVER_DEFER, "4.3.0", "error reading queue file: %s",
+                           err ? err : "unknown error");
         return -1;
     }
     if (found) {
-        local_result_set(r, LOCAL_BOUNCE, "5.4.6", "mail forwarding loop for %s", rcpt);
+        deliver_result_set(r, DELIVER_BOUNCE, "5.4.6", "mail forwarding loop for %s", rcpt);
         return 1;
     }
     return 0;
@@ -75,8 +75,8 @@ static int needs_from_quote(const str *line)
     return line->len - i >= 5 && memcmp(line->data + i, "From ", 5) == 0;
 }
 
-int local_write_message(struct local_msg *m, bio *out, const char *rcpt, int mbox,
-                        struct local_result *r)
+int local_write_message(struct deliver_msg *m, bio *out, const char *rcpt, int mbox,
+                        struct deliver_result *r)
 {
     qfile_reader reader;
     const char *err = NULL;
@@ -91,15 +91,15 @@ int local_write_message(struct local_msg *m, bio *out, const char *rcpt, int mbo
         struct tm tm;
         localtime_r(&now, &tm);
         strftime(date, sizeof(date), "%a %b %e %H:%M:%S %Y", &tm);
-        local_printable(&tmp, *m->env.sender ? m->env.sender : "MAILER-DAEMON", 1);
+        deliver_printable(&tmp, *m->env.sender ? m->env.sender : "MAILER-DAEMON", 1);
         bio_printf(out, "From %s %s\n", tmp.data, date);
     }
-    local_printable(&tmp, m->env.sender, 0);
+    deliver_printable(&tmp, m->env.sender, 0);
     bio_printf(out, "Return-Path: <%s>\n", tmp.data);
-    local_printable(&tmp, rcpt, 0);
+    deliver_printable(&tmp, rcpt, 0);
     bio_printf(out, "Delivered-To: %s\n", tmp.data);
     if (qfile_content_open(&reader, m->fd, m->env.content_offset) < 0) {
-        local_result_set(r, LOCAL_DEFER, "4.3.0", "cannot read queue file");
+        deliver_result_set(r, DELIVER_DEFER, "4.3.0", "cannot read queue file");
         str_free(&line);
         str_free(&tmp);
         return -1;
@@ -117,8 +117,8 @@ int local_write_message(struct local_msg *m, bio *out, const char *rcpt, int mbo
     str_free(&line);
     str_free(&tmp);
     if (rc < 0) {
-        local_result_set(r, LOCAL_DEFER, "4.3.0", "error reading queue file: %s",
-                         err ? err : "unknown error");
+        deliver_result_set(r, DELIVER_DEFER, "4.3.0", "error reading queue file: %s",
+                           err ? err : "unknown error");
         return -1;
     }
     if (mbox && !werr && bio_write(out, "\n", 1) < 0)
@@ -126,7 +126,7 @@ int local_write_message(struct local_msg *m, bio *out, const char *rcpt, int mbo
     if (!werr && bio_flush(out) < 0)
         werr = errno;
     if (werr || bio_error(out)) {
-        local_result_errno(r, werr ? werr : EIO, "cannot write mailbox");
+        deliver_result_errno(r, werr ? werr : EIO, "cannot write mailbox");
         return -1;
     }
     return 0;
@@ -162,8 +162,8 @@ int local_make_dirs(const char *base, const char *rel_dir)
     return rc;
 }
 
-void local_deliver_mailbox(struct local_msg *m, const char *rcpt, const char *path,
-                           uid_t uid, gid_t gid, int spool, struct local_result *r)
+void local_deliver_mailbox(struct deliver_msg *m, const char *rcpt, const char *path,
+                           uid_t uid, gid_t gid, int spool, struct deliver_result *r)
 {
     size_t n = strlen(path);
 

@@ -8,8 +8,8 @@
 #include "log.h"
 #include "submit.h"
 
-void local_forward(struct local_msg *m, const char *alias_addr, char **targets, int ntargets,
-                   const char *orig, struct local_result *r)
+void local_forward(struct deliver_msg *m, const char *alias_addr, char **targets, int ntargets,
+                   const char *orig, struct deliver_result *r)
 {
     struct submit_result result;
     qfile_reader reader;
@@ -22,13 +22,13 @@ void local_forward(struct local_msg *m, const char *alias_addr, char **targets, 
     if (local_check_loop(m, alias_addr, r) != 0)
         return;
     if (qfile_content_open(&reader, m->fd, m->env.content_offset) < 0) {
-        local_result_set(r, LOCAL_DEFER, "4.3.0", "cannot read queue file");
+        deliver_result_set(r, DELIVER_DEFER, "4.3.0", "cannot read queue file");
         return;
     }
     if ((s = submit_open(0, &err)) == NULL) {
         qfile_content_close(&reader);
-        local_result_set(r, LOCAL_DEFER, "4.3.0", "cannot forward: %s",
-                         err ? err : "cleanup service unavailable");
+        deliver_result_set(r, DELIVER_DEFER, "4.3.0", "cannot forward: %s",
+                           err ? err : "cleanup service unavailable");
         return;
     }
     snprintf(newid, sizeof(newid), "%s", submit_queue_id(s));
@@ -38,7 +38,7 @@ void local_forward(struct local_msg *m, const char *alias_addr, char **targets, 
         submit_rcpt(s, targets[i], orig);
     submit_begin_content(s);
     str_init(&line);
-    local_printable(&line, alias_addr, 0);
+    deliver_printable(&line, alias_addr, 0);
     {
         str hdr;
         str_init(&hdr);
@@ -52,16 +52,17 @@ void local_forward(struct local_msg *m, const char *alias_addr, char **targets, 
     str_free(&line);
     if (rc < 0) {
         submit_abort(s);
-        local_result_set(r, LOCAL_DEFER, "4.3.0", "error reading queue file: %s",
-                         err ? err : "unknown error");
+        deliver_result_set(r, DELIVER_DEFER, "4.3.0", "error reading queue file: %s",
+                           err ? err : "unknown error");
         return;
     }
     memset(&result, 0, sizeof(result));
     rc = submit_finish(s, &result);
     if (rc == 0)
-        local_result_set(r, LOCAL_SENT, "2.0.0", "forwarded as %s", newid);
+        deliver_result_set(r, DELIVER_SENT, "2.0.0", "forwarded as %s", newid);
     else
-        local_result_set(r, rc == 5 ? LOCAL_BOUNCE : LOCAL_DEFER, rc == 5 ? "5.3.0" : "4.3.0",
-                         "cannot forward: %s", result.reason.data ? result.reason.data : "");
+        deliver_result_set(r, rc == 5 ? DELIVER_BOUNCE : DELIVER_DEFER,
+                           rc == 5 ? "5.3.0" : "4.3.0", "cannot forward: %s",
+                           result.reason.data ? result.reason.data : "");
     submit_result_free(&result);
 }

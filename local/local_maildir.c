@@ -44,8 +44,8 @@ static int make_maildir(const char *dir)
     return 0;
 }
 
-void local_maildir_deliver(struct local_msg *m, const char *dir, const char *rcpt,
-                           struct local_result *r)
+void local_maildir_deliver(struct deliver_msg *m, const char *dir, const char *rcpt,
+                           struct deliver_result *r)
 {
     struct timeval tv;
     str host, name, tmp_path, new_path;
@@ -53,11 +53,11 @@ void local_maildir_deliver(struct local_msg *m, const char *dir, const char *rcp
     bio *out;
 
     if (strlen(dir) > 3500) {
-        local_result_set(r, LOCAL_DEFER, "4.3.0", "maildir path too long");
+        deliver_result_set(r, DELIVER_DEFER, "4.3.0", "maildir path too long");
         return;
     }
     if (make_maildir(dir) < 0) {
-        local_result_errno(r, errno, "cannot create maildir %s", dir);
+        deliver_result_errno(r, errno, "cannot create maildir %s", dir);
         return;
     }
     str_init(&host);
@@ -72,7 +72,7 @@ void local_maildir_deliver(struct local_msg *m, const char *dir, const char *rcp
     str_printf(&new_path, "%snew/%s", dir, name.data);
     fd = open(tmp_path.data, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
-        local_result_errno(r, errno, "cannot create maildir file %s", tmp_path.data);
+        deliver_result_errno(r, errno, "cannot create maildir file %s", tmp_path.data);
         goto out;
     }
     local_abort_tmp(tmp_path.data);
@@ -81,22 +81,22 @@ void local_maildir_deliver(struct local_msg *m, const char *dir, const char *rcp
         failed = 1;
     bio_free(out);
     if (!failed && config_bool("maildir_fsync") && fsync(fd) < 0) {
-        local_result_errno(r, errno, "cannot fsync maildir file %s", tmp_path.data);
+        deliver_result_errno(r, errno, "cannot fsync maildir file %s", tmp_path.data);
         failed = 1;
     }
     if (close(fd) < 0 && !failed) {
-        local_result_errno(r, errno, "cannot write maildir file %s", tmp_path.data);
+        deliver_result_errno(r, errno, "cannot write maildir file %s", tmp_path.data);
         failed = 1;
     }
     if (!failed && rename(tmp_path.data, new_path.data) < 0) {
-        local_result_errno(r, errno, "cannot rename maildir file to %s", new_path.data);
+        deliver_result_errno(r, errno, "cannot rename maildir file to %s", new_path.data);
         failed = 1;
     }
     if (failed)
         unlink(tmp_path.data);
     local_abort_tmp(NULL);
     if (!failed)
-        local_result_set(r, LOCAL_SENT, "2.0.0", "delivered to maildir");
+        deliver_result_set(r, DELIVER_SENT, "2.0.0", "delivered to maildir");
 out:
     str_free(&host);
     str_free(&name);

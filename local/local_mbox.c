@@ -25,7 +25,7 @@
 #define LOCAL_DOTLOCK_STALE 300       /* seconds */
 
 /* 0 locked; -1 with r set. */
-static int dotlock_acquire(const char *lock_path, struct local_result *r)
+static int dotlock_acquire(const char *lock_path, struct deliver_result *r)
 {
     for (int attempt = 0; attempt < LOCAL_LOCK_ATTEMPTS; attempt++) {
         struct stat st;
@@ -36,7 +36,7 @@ static int dotlock_acquire(const char *lock_path, struct local_result *r)
             return 0;
         }
         if (errno != EEXIST) {
-            local_result_errno(r, errno, "cannot create lock file %s", lock_path);
+            deliver_result_errno(r, errno, "cannot create lock file %s", lock_path);
             return -1;
         }
         if (lstat(lock_path, &st) == 0 && time(NULL) - st.st_mtime > LOCAL_DOTLOCK_STALE) {
@@ -47,11 +47,11 @@ static int dotlock_acquire(const char *lock_path, struct local_result *r)
         if (attempt + 1 < LOCAL_LOCK_ATTEMPTS)
             sleep(LOCAL_LOCK_DELAY);
     }
-    local_result_set(r, LOCAL_DEFER, "4.2.0", "mailbox busy: cannot lock %s", lock_path);
+    deliver_result_set(r, DELIVER_DEFER, "4.2.0", "mailbox busy: cannot lock %s", lock_path);
     return -1;
 }
 
-static int fcntl_lock(int fd, const char *path, struct local_result *r)
+static int fcntl_lock(int fd, const char *path, struct deliver_result *r)
 {
     struct flock fl;
 
@@ -62,19 +62,19 @@ static int fcntl_lock(int fd, const char *path, struct local_result *r)
         if (fcntl(fd, F_SETLK, &fl) == 0)
             return 0;
         if (errno != EAGAIN && errno != EACCES && errno != EINTR) {
-            local_result_errno(r, errno, "cannot lock mailbox %s", path);
+            deliver_result_errno(r, errno, "cannot lock mailbox %s", path);
             return -1;
         }
         if (attempt + 1 < LOCAL_LOCK_ATTEMPTS)
             sleep(LOCAL_LOCK_DELAY);
     }
-    local_result_set(r, LOCAL_DEFER, "4.2.0", "mailbox busy: %s is locked", path);
+    deliver_result_set(r, DELIVER_DEFER, "4.2.0", "mailbox busy: %s is locked", path);
     return -1;
 }
 
 /* Open (creating if needed) the mailbox for appending; -1 with r set. */
 static int open_mailbox(const char *path, uid_t uid, gid_t gid, int spool,
-                        struct local_result *r)
+                        struct deliver_result *r)
 {
     struct stat st;
     int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK
@@ -82,7 +82,7 @@ static int open_mailbox(const char *path, uid_t uid, gid_t gid, int spool,
 
     if (fd >= 0) {
         if (spool && privs_is_root() && fchown(fd, uid, gid) < 0) {
-            local_result_errno(r, errno, "cannot set owner of mailbox %s", path);
+            deliver_result_errno(r, errno, "cannot set owner of mailbox %s", path);
             unlink(path);
             close(fd);
             return -1;
@@ -91,19 +91,19 @@ static int open_mailbox(const char *path, uid_t uid, gid_t gid, int spool,
         fd = open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     }
     if (fd < 0) {
-        local_result_errno(r, errno, "cannot open mailbox %s", path);
+        deliver_result_errno(r, errno, "cannot open mailbox %s", path);
         return -1;
     }
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 || st.st_uid != uid) {
         msg_warn("mailbox %s is not a regular file with one link owned by uid %ld",
                  path, (long) uid);
-        local_result_set(r, LOCAL_DEFER, "4.3.0", "unsafe mailbox %s: not a regular file "
-                         "with one link owned by the recipient", path);
+        deliver_result_set(r, DELIVER_DEFER, "4.3.0", "unsafe mailbox %s: not a regular file "
+                           "with one link owned by the recipient", path);
         close(fd);
         return -1;
     }
     if (fcntl(fd, F_SETFL, O_APPEND) < 0) {      /* blocking writes from here on */
-        local_result_errno(r, errno, "cannot set flags of mailbox %s", path);
+        deliver_result_errno(r, errno, "cannot set flags of mailbox %s", path);
         close(fd);
         return -1;
     }
@@ -117,8 +117,8 @@ static void dotlock_release(const char *lock_path)
     local_abort_lock(NULL);
 }
 
-void local_mbox_deliver(struct local_msg *m, const char *path, const char *rcpt,
-                        uid_t uid, gid_t gid, int spool, struct local_result *r)
+void local_mbox_deliver(struct deliver_msg *m, const char *path, const char *rcpt,
+                        uid_t uid, gid_t gid, int spool, struct deliver_result *r)
 {
     char lock_path[4200];
     off_t old_size;
@@ -126,7 +126,7 @@ void local_mbox_deliver(struct local_msg *m, const char *path, const char *rcpt,
     int fd, failed = 0;
 
     if (strlen(path) > 4096) {
-        local_result_set(r, LOCAL_DEFER, "4.3.0", "mailbox path too long");
+        deliver_result_set(r, DELIVER_DEFER, "4.3.0", "mailbox path too long");
         return;
     }
     snprintf(lock_path, sizeof(lock_path), "%s.lock", path);
@@ -146,12 +146,12 @@ void local_mbox_deliver(struct local_msg *m, const char *path, const char *rcpt,
         local_abort_mbox(fd, old_size);
     out = bio_open(fd, 0);
     if (old_size < 0) {
-        local_result_errno(r, errno, "cannot seek in mailbox %s", path);
+        deliver_result_errno(r, errno, "cannot seek in mailbox %s", path);
         failed = 1;
     } else if (local_write_message(m, out, rcpt, 1, r) < 0) {
         failed = 1;
     } else if (fsync(fd) < 0) {
-        local_result_errno(r, errno, "cannot fsync mailbox %s", path);
+        deliver_result_errno(r, errno, "cannot fsync mailbox %s", path);
         failed = 1;
     }
     bio_free(out);
@@ -160,10 +160,10 @@ void local_mbox_deliver(struct local_msg *m, const char *path, const char *rcpt,
                  strerror(errno));
     local_abort_mbox(-1, 0);
     if (close(fd) < 0 && !failed) {
-        local_result_errno(r, errno, "cannot write mailbox %s", path);
+        deliver_result_errno(r, errno, "cannot write mailbox %s", path);
         failed = 1;
     }
     dotlock_release(lock_path);
     if (!failed)
-        local_result_set(r, LOCAL_SENT, "2.0.0", "delivered to mailbox");
+        deliver_result_set(r, DELIVER_SENT, "2.0.0", "delivered to mailbox");
 }

@@ -24,14 +24,19 @@
 
 static int severity(int status)
 {
-    return status == LOCAL_DEFER ? 2 : status == LOCAL_BOUNCE ? 1 : 0;
+    return status == DELIVER_DEFER ? 2 : status == DELIVER_BOUNCE ? 1 : 0;
 }
 
-void local_leaf(struct local_expansion *x, const char *to, const struct local_result *r)
+void local_leaf(struct local_expansion *x, const char *to, const struct deliver_result *r)
 {
-    local_log_result(x->msg, to, x->orig, x->start, r);
+    const struct deliver_msg *m = x->msg;
+    double start = x->start > m->request_time ? x->start : m->request_time;
+
+    /* delays c/d: request arrival to this recipient's start, then its delivery */
+    deliver_log_result(m, to, x->orig, "local", start - m->request_time,
+                       deliver_now() - start, r);
     if (x->nleaves == 0 || severity(r->status) >= severity(x->outcome.status))
-        local_result_copy(&x->outcome, r);
+        deliver_result_copy(&x->outcome, r);
     x->nleaves++;
 }
 
@@ -122,7 +127,7 @@ static int lookup_variants(const char *param, const char *addr, str *value)
     return rc;
 }
 
-static int lookup_id(const char *param, const char *addr, long *id, struct local_result *r)
+static int lookup_id(const char *param, const char *addr, long *id, struct deliver_result *r)
 {
     str v;
     int rc;
@@ -130,18 +135,18 @@ static int lookup_id(const char *param, const char *addr, long *id, struct local
     str_init(&v);
     rc = lookup_variants(param, addr, &v);
     if (rc < 0)
-        local_result_set(r, LOCAL_DEFER, "4.3.0", "%s lookup error for %s", param, addr);
+        deliver_result_set(r, DELIVER_DEFER, "4.3.0", "%s lookup error for %s", param, addr);
     else if (rc == 0)
-        local_result_set(r, LOCAL_DEFER, "4.3.0", "no %s entry for %s", param, addr);
+        deliver_result_set(r, DELIVER_DEFER, "4.3.0", "no %s entry for %s", param, addr);
     else if (parse_long(trim(v.data), id) < 0 || *id < 0) {
-        local_result_set(r, LOCAL_DEFER, "4.3.0", "bad %s value for %s", param, addr);
+        deliver_result_set(r, DELIVER_DEFER, "4.3.0", "bad %s value for %s", param, addr);
         rc = -1;
     }
     str_free(&v);
     return rc == 1 ? 0 : -1;
 }
 
-static void deliver_virtual(struct local_msg *m, const char *addr, struct local_result *r)
+static void deliver_virtual(struct deliver_msg *m, const char *addr, struct deliver_result *r)
 {
     const char *base = config_str("virtual_mailbox_base");
     long uid, gid;
@@ -152,21 +157,23 @@ static void deliver_virtual(struct local_msg *m, const char *addr, struct local_
     str_init(&path);
     rc = lookup_variants("virtual_mailbox_maps", addr, &val);
     if (rc < 0) {
-        local_result_set(r, LOCAL_DEFER, "4.3.0", "virtual_mailbox_maps lookup error");
+        deliver_result_set(r, DELIVER_DEFER, "4.3.0", "virtual_mailbox_maps lookup error");
         goto out;
     }
     if (rc == 0) {
-        local_result_set(r, LOCAL_BOUNCE, "5.1.1", "unknown user: \"%s\"", addr);
+        deliver_result_set(r, DELIVER_BOUNCE, "5.1.1", "unknown user: \"%s\"", addr);
         goto out;
     }
     str_set(&path, trim(val.data));
     if (!safe_relative_path(path.data)) {
         msg_warn("%s: unsafe virtual mailbox path for %s", m->queue_id, addr);
-        local_result_set(r, LOCAL_DEFER, "4.3.0", "unsafe virtual mailbox path for %s", addr);
+        deliver_result_set(r, DELIVER_DEFER, "4.3.0", "unsafe virtual mailbox path for %s",
+                           addr);
         goto out;
     }
     if (*base != '/') {
-        local_result_set(r, LOCAL_DEFER, "4.3.0", "virtual_mailbox_base is not an absolute path");
+        deliver_result_set(r, DELIVER_DEFER, "4.3.0",
+                           "virtual_mailbox_base is not an absolute path");
         goto out;
     }
     if (privs_is_root()) {
@@ -175,8 +182,8 @@ static void deliver_virtual(struct local_msg *m, const char *addr, struct local_
             || lookup_id("virtual_gid_maps", addr, &gid, r) < 0)
             goto out;
         if (uid < min_uid) {
-            local_result_set(r, LOCAL_DEFER, "4.3.0", "mail for %s would be delivered as "
-                             "uid %ld, below virtual_minimum_uid %ld", addr, uid, min_uid);
+            deliver_result_set(r, DELIVER_DEFER, "4.3.0", "mail for %s would be delivered as "
+                               "uid %ld, below virtual_minimum_uid %ld", addr, uid, min_uid);
             goto out;
         }
     } else {
@@ -196,7 +203,7 @@ static void deliver_virtual(struct local_msg *m, const char *addr, struct local_
         if (*rel)
             mk = local_make_dirs(base, rel);
         if (mk < 0)
-            local_result_errno(r, errno, "cannot create mailbox directory for %s", addr);
+            deliver_result_errno(r, errno, "cannot create mailbox directory for %s", addr);
         free(rel);
         if (mk == 0) {
             str full;
@@ -225,8 +232,8 @@ static int plausible_user(const char *s)
     return 1;
 }
 
-static void deliver_user(struct local_msg *m, const char *addr, const char *localpart,
-                         struct local_result *r)
+static void deliver_user(struct deliver_msg *m, const char *addr, const char *localpart,
+                         struct deliver_result *r)
 {
     const char *home_mailbox = config_str("home_mailbox");
     struct passwd *pw = NULL;
@@ -239,19 +246,19 @@ static void deliver_user(struct local_msg *m, const char *addr, const char *loca
         pw = getpwnam(stripped);
     free(stripped);
     if (!pw) {
-        local_result_set(r, LOCAL_BOUNCE, "5.1.1", "unknown user: \"%s\"", localpart);
+        deliver_result_set(r, DELIVER_BOUNCE, "5.1.1", "unknown user: \"%s\"", localpart);
         return;
     }
     if (!privs_is_root() && pw->pw_uid != getuid()) {
-        local_result_set(r, LOCAL_DEFER, "4.3.0", "cannot deliver to user \"%s\": postern is "
-                         "not running as root", pw->pw_name);
+        deliver_result_set(r, DELIVER_DEFER, "4.3.0", "cannot deliver to user \"%s\": "
+                           "postern is not running as root", pw->pw_name);
         return;
     }
     str_init(&path);
     if (*home_mailbox) {
         if (!safe_relative_path(home_mailbox) || pw->pw_dir[0] != '/') {
-            local_result_set(r, LOCAL_DEFER, "4.3.0", "bad home_mailbox or home directory "
-                             "for user \"%s\"", pw->pw_name);
+            deliver_result_set(r, DELIVER_DEFER, "4.3.0", "bad home_mailbox or home directory "
+                               "for user \"%s\"", pw->pw_name);
         } else if (local_become(pw->pw_uid, pw->pw_gid, r) == 0) {
             str_printf(&path, "%s/%s", pw->pw_dir, home_mailbox);
             local_deliver_mailbox(m, addr, path.data, pw->pw_uid, pw->pw_gid, 0, r);
@@ -266,12 +273,12 @@ static void deliver_user(struct local_msg *m, const char *addr, const char *loca
 
 void local_deliver_local(struct local_expansion *x, const char *addr, const char *self)
 {
-    struct local_result r;
+    struct deliver_result r;
     str lp, value;
     char *key = NULL;
     int rc = 0;
 
-    local_result_init(&r);
+    deliver_result_init(&r);
     str_init(&lp);
     str_init(&value);
     addr_local(addr, &lp);
@@ -282,7 +289,7 @@ void local_deliver_local(struct local_expansion *x, const char *addr, const char
             rc = 0;                          /* "a: a+ext" names the user a itself */
     }
     if (rc < 0) {
-        local_result_set(&r, LOCAL_DEFER, "4.3.0", "alias database unavailable");
+        deliver_result_set(&r, DELIVER_DEFER, "4.3.0", "alias database unavailable");
         local_leaf(x, addr, &r);
     } else if (rc == 1) {
         local_alias_expand(x, addr, key, value.data);
@@ -293,51 +300,52 @@ void local_deliver_local(struct local_expansion *x, const char *addr, const char
     free(key);
     str_free(&lp);
     str_free(&value);
-    local_result_free(&r);
+    deliver_result_free(&r);
 }
 
-void local_deliver_rcpt(struct local_msg *m, const struct local_rcpt *rc, struct local_result *r)
+void local_deliver_rcpt(struct deliver_msg *m, struct deliver_rcpt *rc)
 {
+    struct deliver_result *r = &rc->result;
     struct local_expansion x;
     struct resolved res;
 
     memset(&x, 0, sizeof(x));
     x.msg = m;
     x.orig = rc->orig;
-    x.start = local_now();
-    local_result_init(&x.outcome);
+    x.start = deliver_now();
+    deliver_result_init(&x.outcome);
     if (strlen(rc->address) > LOCAL_ADDR_MAX) {
-        local_result_set(r, LOCAL_BOUNCE, "5.1.3", "recipient address too long");
+        deliver_result_set(r, DELIVER_BOUNCE, "5.1.3", "recipient address too long");
         local_leaf(&x, rc->address, r);
-        local_result_copy(r, &x.outcome);
-        local_result_free(&x.outcome);
+        deliver_result_copy(r, &x.outcome);
+        deliver_result_free(&x.outcome);
         return;
     }
     resolve_addr(rc->address, &res);
     if (res.cls == ADDR_CLASS_LOCAL) {
         local_deliver_local(&x, rc->address, NULL);
     } else if (res.cls == ADDR_CLASS_VIRTUAL) {
-        struct local_result vr;
-        local_result_init(&vr);
+        struct deliver_result vr;
+        deliver_result_init(&vr);
         deliver_virtual(m, rc->address, &vr);
         local_leaf(&x, rc->address, &vr);
-        local_result_free(&vr);
+        deliver_result_free(&vr);
     } else {
-        struct local_result nr;
-        local_result_init(&nr);
-        local_result_set(&nr, LOCAL_DEFER, "4.3.0",
-                         "local delivery agent got a non-local recipient");
+        struct deliver_result nr;
+        deliver_result_init(&nr);
+        deliver_result_set(&nr, DELIVER_DEFER, "4.3.0",
+                           "local delivery agent got a non-local recipient");
         local_leaf(&x, rc->address, &nr);
-        local_result_free(&nr);
+        deliver_result_free(&nr);
     }
     if (x.nleaves == 0)                     /* every target was a duplicate */
-        local_result_set(&x.outcome, LOCAL_SENT, "2.0.0", "delivered");
-    local_result_copy(r, &x.outcome);
+        deliver_result_set(&x.outcome, DELIVER_SENT, "2.0.0", "delivered");
+    deliver_result_copy(r, &x.outcome);
     for (int i = 0; i < x.ndone; i++)
         free(x.done[i]);
     free(x.done);
     for (int i = 0; i < x.nexpanded; i++)
         free(x.expanded[i]);
     free(x.expanded);
-    local_result_free(&x.outcome);
+    deliver_result_free(&x.outcome);
 }

@@ -1,21 +1,20 @@
 /* smtp.h: internal interfaces of the smtp delivery agent (the smtp/ sources only).
  *
  * smtp serves one qmgr delivery request per connection (docs/PROTOCOLS.md section 3) and
- * relays the message to the next hop over SMTP:
- *   smtp.c          main, service loop: request in, per-recipient replies out
- *   smtp_request.c  parse and validate the request, open and verify the queue file
+ * relays the message to the next hop over SMTP. The request, results, log line and reply
+ * are lib/deliver_*.h, shared with local/:
+ *   smtp.c          main: the deliver_service() agent, one log line per recipient
  *   smtp_route.c    nexthop -> ordered list of server hosts (MX, A/AAAA, [literal])
  *   smtp_connect.c  walk hosts and addresses, TCP connect with timeout, session limits
  *   smtp_reply.c    read one SMTP reply, strictly bounded
  *   smtp_proto.c    the SMTP dialog of one session (EHLO, MAIL, RCPT, DATA, QUIT)
- *   smtp_status.c   results and the per-recipient log line
  * One connection per message for now (no connection cache). */
 #ifndef POSTERN_SMTP_H
 #define POSTERN_SMTP_H
 #include <sys/types.h>
 #include "bio.h"
+#include "deliver_request.h"
 #include "dns.h"
-#include "qfile.h"
 #include "str.h"
 
 #define SMTP_MAX_RCPTS 1000            /* recipients per request */
@@ -26,54 +25,14 @@
 #define SMTP_HOSTS_MAX 50              /* server hosts considered per delivery */
 #define SMTP_RELAY_MAX 340
 
-enum smtp_status { SMTP_SENT = 0, SMTP_DEFER = 4, SMTP_BOUNCE = 5 };
-
-struct smtp_result {
-    int status;                        /* enum smtp_status */
-    char dsn[SMTP_DSN_MAX];
-    str reason;
-};
-
-/* The message being delivered (one per request). */
-struct smtp_msg {
-    char queue_id[64];
-    int fd;                            /* $queue_directory/active/ID, read-only */
-    struct qfile_env env;
-    char nexthop[300];
-    double arrival, active_time, request_time;
-    int active_given;                  /* active_time came with the request */
-    size_t line_max;                   /* bound for one logical content line */
-    int has_8bit;                      /* content has bytes >= 0x80 */
-};
-
-/* One request recipient. */
+/* One request recipient that matched the queue file, while we try to deliver it. */
 struct smtp_rcpt {
-    const char *address;
-    const char *orig;
-    int valid;                         /* 0: request did not match the queue file */
+    struct deliver_rcpt *req;          /* address, orig and the result qmgr gets */
     int done;                          /* 1: final result (sent/bounced) */
     int tried;                         /* a server gave a reply for it */
-    struct smtp_result result;         /* final, or latest soft error */
     char relay[SMTP_RELAY_MAX];        /* "none" or host[addr]:port */
     double conn_setup, xfer;           /* delays c and d for the log */
 };
-
-/* --- smtp_status.c --- */
-void smtp_result_init(struct smtp_result *r);
-void smtp_result_free(struct smtp_result *r);
-void smtp_result_set(struct smtp_result *r, int status, const char *dsn, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-double smtp_now(void);
-void smtp_log_result(const struct smtp_msg *m, const struct smtp_rcpt *rc);
-void smtp_printable(str *out, const char *s);
-
-/* --- smtp_request.c --- */
-struct attr_list;
-/* 0 ok (rcpts malloc'd, *nrcpt entries), -1 malformed request (why), -2 request fine but
- * the message cannot be read: every recipient gets `fail`. */
-int smtp_request_load(const struct attr_list *req, struct smtp_msg *m,
-                      struct smtp_rcpt **rcpts, int *nrcpt, str *why, struct smtp_result *fail);
-void smtp_msg_free(struct smtp_msg *m);
 
 /* --- smtp_route.c --- */
 struct smtp_host {
@@ -88,7 +47,7 @@ struct smtp_route {
     int mx;                            /* hosts came from an MX lookup */
 };
 /* Resolve the nexthop into hosts. 0 ok; -1 with fail set (defer/bounce for everyone). */
-int smtp_route_find(const char *nexthop, struct smtp_route *route, struct smtp_result *fail);
+int smtp_route_find(const char *nexthop, struct smtp_route *route, struct deliver_result *fail);
 void smtp_route_free(struct smtp_route *route);
 /* Parse "domain", "domain:port", "[host]" or "[host]:port". 0 or -1. host gets the name,
  * *port -1 when none is given, *literal 1 for brackets. */
@@ -120,6 +79,7 @@ struct smtp_session {
     int port;
     char relay[SMTP_RELAY_MAX];
     int pipelining, eightbit, size_offered;
+    int msg_8bit;                      /* the content has bytes >= 0x80 */
     long size_limit;
     int final_server;                  /* no other server will be tried after this one */
     double start;                      /* session set up (for delays c/d) */
@@ -127,12 +87,14 @@ struct smtp_session {
 enum smtp_session_rc { SESSION_DONE = 0, SESSION_NEXT = 1, SESSION_LOOP = 2 };
 /* Run the dialog on a connected session for every recipient not yet done. Sets results;
  * SESSION_NEXT means some recipients may do better at the next server. */
-int smtp_session_run(struct smtp_session *s, struct smtp_msg *m, struct smtp_rcpt *rcpts, int n);
-/* Set m->has_8bit from the content. 0, or -1 on a queue file read error. */
-int smtp_scan_8bit(struct smtp_msg *m);
+int smtp_session_run(struct smtp_session *s, struct deliver_msg *m, struct smtp_rcpt *rcpts,
+                     int n);
+/* 1 if the content has bytes >= 0x80, 0 if not, -1 on a queue file read error. */
+int smtp_scan_8bit(const struct deliver_msg *m);
 
 /* --- smtp_connect.c --- */
 /* Deliver to the route: every host and address in order until nothing is left to try. */
-void smtp_deliver(struct smtp_msg *m, struct smtp_route *route, struct smtp_rcpt *rcpts, int n);
+void smtp_deliver(struct deliver_msg *m, int has_8bit, struct smtp_route *route,
+                  struct smtp_rcpt *rcpts, int n);
 
 #endif

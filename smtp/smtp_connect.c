@@ -86,17 +86,18 @@ static long limit_param(const char *name)
     return v <= 0 || v > SMTP_ADDR_TRIES_MAX ? SMTP_ADDR_TRIES_MAX : v;
 }
 
-void smtp_deliver(struct smtp_msg *m, struct smtp_route *route, struct smtp_rcpt *rcpts, int n)
+void smtp_deliver(struct deliver_msg *m, int has_8bit, struct smtp_route *route,
+                  struct smtp_rcpt *rcpts, int n)
 {
     long addr_limit = limit_param("smtp_mx_address_limit");
     long sess_limit = limit_param("smtp_mx_session_limit");
     long tries = 0, sessions = 0, conn_timeout = config_time("smtp_connect_timeout");
-    struct smtp_result last;
+    struct deliver_result last;
     int stop = 0;
 
-    smtp_result_init(&last);
-    smtp_result_set(&last, SMTP_DEFER, "4.4.1", "no SMTP server for %s could be tried",
-                    m->nexthop);
+    deliver_result_init(&last);
+    deliver_result_set(&last, DELIVER_DEFER, "4.4.1", "no SMTP server for %s could be tried",
+                       m->nexthop);
     for (int h = 0; h < route->count && !stop; h++) {
         const struct smtp_host *host = &route->hosts[h];
         struct dns_addr_list addrs;
@@ -108,11 +109,11 @@ void smtp_deliver(struct smtp_msg *m, struct smtp_route *route, struct smtp_rcpt
         if (rc != DNS_OK) {
             int only = route->count == 1;
             if (only && (rc == DNS_NOTFOUND || rc == DNS_NODATA))
-                smtp_result_set(&last, SMTP_BOUNCE, "5.1.2", "Host or domain name not "
-                                "found. %s", why.data);
+                deliver_result_set(&last, DELIVER_BOUNCE, "5.1.2", "Host or domain name not "
+                                   "found. %s", why.data);
             else
-                smtp_result_set(&last, SMTP_DEFER, "4.4.3", "Host or domain name not "
-                                "found. %s", why.data);
+                deliver_result_set(&last, DELIVER_DEFER, "4.4.3", "Host or domain name not "
+                                   "found. %s", why.data);
             str_free(&why);
             continue;
         }
@@ -122,7 +123,7 @@ void smtp_deliver(struct smtp_msg *m, struct smtp_route *route, struct smtp_rcpt
             int fd, more = 0;
 
             for (int i = 0; i < n; i++)
-                more |= rcpts[i].valid && !rcpts[i].done;
+                more |= !rcpts[i].done;
             if (!more || tries >= addr_limit || sessions >= sess_limit) {
                 stop = 1;
                 break;
@@ -130,9 +131,9 @@ void smtp_deliver(struct smtp_msg *m, struct smtp_route *route, struct smtp_rcpt
             tries++;
             fd = connect_to(&addrs.items[a], route->port, conn_timeout);
             if (fd < 0) {
-                smtp_result_set(&last, SMTP_DEFER, "4.4.1", "connect to %s[%s]:%d: %s",
-                                host->name, addrs.items[a].text, route->port,
-                                strerror(errno));
+                deliver_result_set(&last, DELIVER_DEFER, "4.4.1", "connect to %s[%s]:%d: %s",
+                                   host->name, addrs.items[a].text, route->port,
+                                   strerror(errno));
                 continue;
             }
             sessions++;
@@ -140,6 +141,7 @@ void smtp_deliver(struct smtp_msg *m, struct smtp_route *route, struct smtp_rcpt
             snprintf(s.host, sizeof(s.host), "%s", host->name);
             snprintf(s.addr, sizeof(s.addr), "%s", addrs.items[a].text);
             s.port = route->port;
+            s.msg_8bit = has_8bit;
             snprintf(s.relay, sizeof(s.relay), "%s[%s]:%d", s.host, s.addr, s.port);
             s.final_server = (h == route->count - 1 && a == addrs.count - 1)
                              || tries >= addr_limit || sessions >= sess_limit;
@@ -153,13 +155,13 @@ void smtp_deliver(struct smtp_msg *m, struct smtp_route *route, struct smtp_rcpt
     }
     /* recipients no server took a decision on get the last connection-level error */
     for (int i = 0; i < n; i++) {
-        if (!rcpts[i].valid || rcpts[i].done || rcpts[i].tried)
+        if (rcpts[i].done || rcpts[i].tried)
             continue;
-        smtp_result_set(&rcpts[i].result, last.status, last.dsn, "%s", last.reason.data);
-        rcpts[i].done = last.status != SMTP_DEFER;
+        deliver_result_copy(&rcpts[i].req->result, &last);
+        rcpts[i].done = last.status != DELIVER_DEFER;
         snprintf(rcpts[i].relay, sizeof(rcpts[i].relay), "none");
-        rcpts[i].conn_setup = smtp_now() - m->request_time;
+        rcpts[i].conn_setup = deliver_now() - m->request_time;
         rcpts[i].xfer = 0;
     }
-    smtp_result_free(&last);
+    deliver_result_free(&last);
 }

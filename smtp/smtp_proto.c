@@ -16,7 +16,7 @@
 
 struct dialog {
     struct smtp_session *s;
-    struct smtp_msg *m;
+    struct deliver_msg *m;
     struct smtp_rcpt *rcpts;
     int *active, nactive;              /* recipients handled in this session */
     int *accepted, naccepted;          /* ... that got 2xx to RCPT */
@@ -44,10 +44,10 @@ static int addr_sendable(const char *a)
 static void set_result(struct dialog *d, struct smtp_rcpt *rc, int status, const char *dsn,
                        const char *reason)
 {
-    double now = smtp_now();
+    double now = deliver_now();
 
-    smtp_result_set(&rc->result, status, dsn, "%s", reason);
-    rc->done = status != SMTP_DEFER;
+    deliver_result_set(&rc->req->result, status, dsn, "%s", reason);
+    rc->done = status != DELIVER_DEFER;
     rc->tried = 1;
     snprintf(rc->relay, sizeof(rc->relay), "%s", d->s->relay);
     rc->conn_setup = (d->s->start > 0 ? d->s->start : now) - d->m->request_time;
@@ -73,10 +73,10 @@ static int reply_status(const struct smtp_reply *r, char *dsn, size_t dsnlen, st
                r->text.data, cmd);
     if (cls == 5) {
         snprintf(dsn, dsnlen, "%s", r->dsn);
-        return SMTP_BOUNCE;
+        return DELIVER_BOUNCE;
     }
     snprintf(dsn, dsnlen, "%s", cls == 4 ? r->dsn : "4.5.0");
-    return SMTP_DEFER;
+    return DELIVER_DEFER;
 }
 
 static void apply_reply(struct dialog *d, const int *idx, int n, const char *cmd)
@@ -106,7 +106,7 @@ static int session_trouble(struct dialog *d, const char *err, const char *stage)
     else
         str_printf(&reason, "lost connection with %s[%s] while %s", d->s->host, d->s->addr,
                    stage);
-    set_list(d, d->active, d->nactive, SMTP_DEFER,
+    set_list(d, d->active, d->nactive, DELIVER_DEFER,
              strncmp(err, "malformed", 9) == 0 ? "4.5.0" : "4.4.2", reason.data);
     str_free(&reason);
     return SESSION_NEXT;
@@ -160,7 +160,7 @@ static int loops_back(struct dialog *d)
         snprintf(host, sizeof(host), "%.200s", d->m->nexthop);
     str_init(&reason);
     str_printf(&reason, "mail for %s loops back to myself", host);
-    set_list(d, d->active, d->nactive, SMTP_BOUNCE, "5.4.6", reason.data);
+    set_list(d, d->active, d->nactive, DELIVER_BOUNCE, "5.4.6", reason.data);
     str_free(&reason);
     return SESSION_LOOP;
 }
@@ -190,9 +190,9 @@ static void demote(struct dialog *d)
         return;
     for (int i = 0; i < d->nactive; i++) {
         struct smtp_rcpt *rc = &d->rcpts[d->active[i]];
-        if (rc->result.status == SMTP_BOUNCE) {
-            rc->result.status = SMTP_DEFER;
-            rc->result.dsn[0] = '4';
+        if (rc->req->result.status == DELIVER_BOUNCE) {
+            rc->req->result.status = DELIVER_DEFER;
+            rc->req->result.dsn[0] = '4';
             rc->done = 0;
         }
     }
@@ -316,7 +316,7 @@ static int transaction(struct dialog *d)
     str reason;
 
     if (!addr_sendable(sender)) {
-        set_list(d, d->active, d->nactive, SMTP_BOUNCE, "5.1.7",
+        set_list(d, d->active, d->nactive, DELIVER_BOUNCE, "5.1.7",
                  "bad sender address syntax in queue file");
         send_quit(d);
         return SESSION_DONE;
@@ -325,7 +325,7 @@ static int transaction(struct dialog *d)
         str_init(&reason);
         str_printf(&reason, "message size %ld exceeds size limit %ld of server %s[%s]",
                    d->m->env.message_size, d->s->size_limit, d->s->host, d->s->addr);
-        set_list(d, d->active, d->nactive, SMTP_BOUNCE, "5.3.4", reason.data);
+        set_list(d, d->active, d->nactive, DELIVER_BOUNCE, "5.3.4", reason.data);
         str_free(&reason);
         send_quit(d);
         return SESSION_DONE;
@@ -335,7 +335,7 @@ static int transaction(struct dialog *d)
     bio_printf(d->s->b, "MAIL FROM:<%s>", sender);
     if (d->s->size_offered)
         bio_printf(d->s->b, " SIZE=%ld", d->m->env.message_size);
-    if (d->m->has_8bit && d->s->eightbit)
+    if (d->s->msg_8bit && d->s->eightbit)
         bio_puts(d->s->b, " BODY=8BITMIME");
     bio_puts(d->s->b, "\r\n");
     if (!d->s->pipelining) {
@@ -346,7 +346,7 @@ static int transaction(struct dialog *d)
     }
     for (int i = 0; i < d->nactive; i++) {
         struct smtp_rcpt *rc = &d->rcpts[d->active[i]];
-        bio_printf(d->s->b, "RCPT TO:<%s>\r\n", rc->address);
+        bio_printf(d->s->b, "RCPT TO:<%s>\r\n", rc->req->address);
         if (d->s->pipelining)
             continue;
         if (read_reply(d, "smtp_rcpt_timeout", &err) < 0)
@@ -390,7 +390,7 @@ static int transaction(struct dialog *d)
     if (send_content(d, &reason) < 0) {
         /* never send the final dot: the server must discard the partial message */
         msg_warn("%s: %s", d->m->queue_id, reason.data);
-        set_list(d, d->accepted, d->naccepted, SMTP_DEFER, "4.3.0", reason.data);
+        set_list(d, d->accepted, d->naccepted, DELIVER_DEFER, "4.3.0", reason.data);
         str_free(&reason);
         return SESSION_DONE;
     }
@@ -398,7 +398,7 @@ static int transaction(struct dialog *d)
     if (read_reply(d, "smtp_data_done_timeout", &err) < 0)
         return session_trouble(d, err, "sending message body");
     if (d->reply.code / 100 == 2) {
-        set_list(d, d->accepted, d->naccepted, SMTP_SENT,
+        set_list(d, d->accepted, d->naccepted, DELIVER_SENT,
                  strncmp(d->reply.dsn, "2.", 2) == 0 ? d->reply.dsn : "2.0.0",
                  d->reply.text.data);
     } else {
@@ -417,7 +417,8 @@ mail_failed:
     return any_open(d) ? SESSION_NEXT : SESSION_DONE;
 }
 
-int smtp_session_run(struct smtp_session *s, struct smtp_msg *m, struct smtp_rcpt *rcpts, int n)
+int smtp_session_run(struct smtp_session *s, struct deliver_msg *m, struct smtp_rcpt *rcpts,
+                     int n)
 {
     struct dialog d;
     int rc = SESSION_DONE;
@@ -430,16 +431,16 @@ int smtp_session_run(struct smtp_session *s, struct smtp_msg *m, struct smtp_rcp
     d.accepted = xcalloc((size_t) n + 1, sizeof(int));
     smtp_reply_init(&d.reply);
     for (int i = 0; i < n; i++) {
-        if (rcpts[i].done || !rcpts[i].valid)
+        if (rcpts[i].done)
             continue;
-        if (!addr_sendable(rcpts[i].address)) {
-            set_result(&d, &rcpts[i], SMTP_BOUNCE, "5.1.3", "bad recipient address syntax");
+        if (!addr_sendable(rcpts[i].req->address)) {
+            set_result(&d, &rcpts[i], DELIVER_BOUNCE, "5.1.3", "bad recipient address syntax");
             continue;
         }
         d.active[d.nactive++] = i;
     }
     if (d.nactive > 0 && handshake(&d, &rc) == 0) {
-        s->start = smtp_now();
+        s->start = deliver_now();
         rc = transaction(&d);
     }
     smtp_reply_free(&d.reply);
@@ -448,26 +449,26 @@ int smtp_session_run(struct smtp_session *s, struct smtp_msg *m, struct smtp_rcp
     return rc;
 }
 
-/* Scan the content once for 8-bit bytes (for BODY=8BITMIME). 0, or -1 on a read error. */
-int smtp_scan_8bit(struct smtp_msg *m)
+/* Scan the content once for 8-bit bytes (for BODY=8BITMIME). 1 found, 0 none, -1 on a
+ * read error. */
+int smtp_scan_8bit(const struct deliver_msg *m)
 {
     qfile_reader rd;
     str line;
     const char *err;
-    int rc;
+    int rc, has_8bit = 0;
 
-    m->has_8bit = 0;
     if (qfile_content_open(&rd, m->fd, m->env.content_offset) < 0)
         return -1;
     str_init(&line);
     while ((rc = qfile_next_line(&rd, &line, m->line_max, &err)) == 1) {
-        for (size_t i = 0; i < line.len && !m->has_8bit; i++)
+        for (size_t i = 0; i < line.len && !has_8bit; i++)
             if ((unsigned char) line.data[i] >= 0x80)
-                m->has_8bit = 1;
-        if (m->has_8bit)
+                has_8bit = 1;
+        if (has_8bit)
             break;
     }
     str_free(&line);
     qfile_content_close(&rd);
-    return rc < 0 ? -1 : 0;
+    return rc < 0 ? -1 : has_8bit;
 }

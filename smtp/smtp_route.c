@@ -88,7 +88,7 @@ static void add_host(struct smtp_route *r, const char *name, int pref, int liter
     r->count++;
 }
 
-int smtp_route_find(const char *nexthop, struct smtp_route *route, struct smtp_result *fail)
+int smtp_route_find(const char *nexthop, struct smtp_route *route, struct deliver_result *fail)
 {
     char host[DNS_NAME_MAX + 1];
     struct dns_mx_list mx;
@@ -97,13 +97,13 @@ int smtp_route_find(const char *nexthop, struct smtp_route *route, struct smtp_r
 
     memset(route, 0, sizeof(*route));
     if (smtp_nexthop_parse(nexthop, host, sizeof(host), &port, &literal) < 0) {
-        smtp_result_set(fail, SMTP_DEFER, "4.3.5", "bad next-hop destination \"%.300s\"",
-                        nexthop);
+        deliver_result_set(fail, DELIVER_DEFER, "4.3.5", "bad next-hop destination \"%.300s\"",
+                           nexthop);
         return -1;
     }
     if (port < 0 && (port = parse_port(config_str("smtp_tcp_port"))) < 0) {
         msg_warn("bad smtp_tcp_port \"%.64s\"", config_str("smtp_tcp_port"));
-        smtp_result_set(fail, SMTP_DEFER, "4.3.5", "bad smtp_tcp_port setting");
+        deliver_result_set(fail, DELIVER_DEFER, "4.3.5", "bad smtp_tcp_port setting");
         return -1;
     }
     route->port = port;
@@ -121,21 +121,21 @@ int smtp_route_find(const char *nexthop, struct smtp_route *route, struct smtp_r
         str_free(&why);
         return 0;
     case DNS_NOTFOUND:
-        smtp_result_set(fail, SMTP_BOUNCE, "5.1.2", "Host or domain name not found. %s",
-                        why.data);
+        deliver_result_set(fail, DELIVER_BOUNCE, "5.1.2", "Host or domain name not found. %s",
+                           why.data);
         str_free(&why);
         return -1;
     default:
-        smtp_result_set(fail, SMTP_DEFER, "4.4.3", "Host or domain name not found. %s",
-                        why.data);
+        deliver_result_set(fail, DELIVER_DEFER, "4.4.3", "Host or domain name not found. %s",
+                           why.data);
         str_free(&why);
         return -1;
     }
     str_free(&why);
     route->mx = 1;
     if (dns_mx_is_null(&mx)) {
-        smtp_result_set(fail, SMTP_BOUNCE, "5.1.10", "Domain %s does not accept mail "
-                        "(nullMX)", host);
+        deliver_result_set(fail, DELIVER_BOUNCE, "5.1.10", "Domain %s does not accept mail "
+                           "(nullMX)", host);
         dns_mx_free(&mx);
         return -1;
     }
@@ -147,7 +147,8 @@ int smtp_route_find(const char *nexthop, struct smtp_route *route, struct smtp_r
             add_host(route, mx.items[i].host, mx.items[i].pref, 0);
     dns_mx_free(&mx);
     if (route->count == 0) {
-        smtp_result_set(fail, SMTP_BOUNCE, "5.4.6", "mail for %s loops back to myself", host);
+        deliver_result_set(fail, DELIVER_BOUNCE, "5.4.6", "mail for %s loops back to myself",
+                           host);
         return -1;
     }
     return 0;
