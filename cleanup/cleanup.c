@@ -15,6 +15,8 @@
 #include <unistd.h>
 #include "attr.h"
 #include "cleanup.h"
+#include "cleanup_auth.h"
+#include "cleanup_checks.h"
 #include "config.h"
 #include "ipc.h"
 #include "log.h"
@@ -29,7 +31,8 @@ static void remove_incomplete_at_exit(void)
 {
     /* qfd >= 0 means "created but neither committed nor removed yet" */
     if (current && current->qfd >= 0)
-        (void)queue_remove(current->qdir, "incoming", current->queue_id);
+        (void)queue_remove(current->qdir, current->in_hold ? "hold" : "incoming",
+                           current->queue_id);
 }
 
 /* Look every per-message parameter up once at start-up: a bad value is then a fatal
@@ -43,6 +46,8 @@ static void cleanup_post_init(void)
     (void)config_size("header_size_limit");
     (void)config_int("hopcount_limit");
     (void)config_bool("always_add_missing_headers");
+    cleanup_checks_init();                   /* header_checks, body_checks tables */
+    cleanup_auth_init();                     /* mailauth */
     if (atexit(remove_incomplete_at_exit) != 0)
         msg_fatal("atexit: cannot register the queue file clean-up");
 }
@@ -83,6 +88,7 @@ static void state_init(struct cleanup_state *st, int fd)
     st->peer_uid = peer_uid(fd);
     gettimeofday(&st->arrival, NULL);
     str_init(&st->rec);
+    cleanup_checks_start(st);
 }
 
 static void state_free(struct cleanup_state *st)
@@ -92,6 +98,7 @@ static void state_free(struct cleanup_state *st)
     free(st->sender);
     free(st->first_rcpt);
     str_free(&st->rec);
+    cleanup_checks_free(st);
     if (st->client)
         bio_free(st->client);
 }
@@ -103,12 +110,26 @@ static void finish(struct cleanup_state *st)
 
     if (st->status == 0 && st->rcpt_count == 0)
         cleanup_reject(st, 5, "5.5.1", "no recipients specified");
+    if (st->status == 0 && st->discard) {
+        /* DISCARD (header/body checks): the client hears "queued", nothing is kept. */
+        cleanup_out_remove(st);
+        attr_init(&reply);
+        attr_add(&reply, "status", "0");
+        attr_add(&reply, "queue_id", st->queue_id);
+        if (attr_write(st->client, &reply) < 0)
+            msg_warn("%s: cannot send the verdict to the client: %s", st->queue_id,
+                     bio_strerror(st->client));
+        attr_free(&reply);
+        return;
+    }
+    cleanup_auth_finish(st);                 /* mailauth: DKIM, DMARC, A-R (may reject) */
     if (st->status == 0 && cleanup_out_commit(st) < 0)      /* logs the cause */
         cleanup_reject(st, 4, "4.3.0", "queue file write error");
 
     attr_init(&reply);
     if (st->status == 0) {
         cleanup_out_close(st);
+        cleanup_auth_committed(st);          /* mailauth: DMARC quarantine -> hold */
         attr_add(&reply, "status", "0");
         attr_add(&reply, "queue_id", st->queue_id);
     } else {

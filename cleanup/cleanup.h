@@ -3,7 +3,8 @@
  *   cleanup_envelope.c  reads and validates the flags list and the A/F/O/R records
  *   cleanup_content.c   reads M..X: header block (cleanup_header.c), added headers
  *                       (cleanup_addhdr.c), body streamed to the queue file
- *   cleanup_out.c       the queue file: create, records, size record, commit, remove */
+ *   cleanup_out.c       the queue file: create, records, size record, commit, remove
+ *   cleanup_checks.c    header_checks / body_checks and their actions */
 #ifndef POSTERN_CLEANUP_H
 #define POSTERN_CLEANUP_H
 #include <sys/types.h>
@@ -20,7 +21,9 @@
 /* Known client attributes (A records); index into cleanup_state.attrs. */
 enum cleanup_attr {
     CA_CLIENT_NAME, CA_CLIENT_ADDR, CA_CLIENT_PORT, CA_HELO_NAME, CA_PROTOCOL,
-    CA_SASL_USERNAME, CA_TLS_INFO, CA_LOG_IDENT, CA_UID, CA_COUNT
+    CA_SASL_USERNAME, CA_TLS_INFO, CA_LOG_IDENT, CA_UID,
+    CA_SPF_RESULT, CA_SPF_SCOPE, CA_SPF_DOMAIN, CA_RECEIVED_SPF,   /* mailauth (smtpd_spf.c) */
+    CA_COUNT
 };
 
 /* Result codes of the reading functions. */
@@ -51,6 +54,16 @@ struct cleanup_state {
     char *sender;
     long rcpt_count;
     char *first_rcpt;
+
+    /* header/body check results (cleanup_checks.c) */
+    int checks_on;                 /* header_checks or body_checks is set */
+    int hold;                      /* HOLD: commit into hold/ instead of incoming/ */
+    int in_hold;                   /* the file now lives in hold/ */
+    int discard;                   /* DISCARD: say "queued", keep nothing */
+    char *redirect;                /* REDIRECT address, or NULL */
+    off_t *rcpt_offsets;           /* file offsets of the R records (for REDIRECT) */
+    long rcpt_offsets_len, rcpt_offsets_cap;
+    str line;                      /* body line being assembled for body_checks */
 
     /* verdict: first rejection wins */
     int status;                    /* 0, 4 or 5 */

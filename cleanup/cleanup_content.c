@@ -12,6 +12,8 @@
 #include <string.h>
 #include "cleanup.h"
 #include "cleanup_addhdr.h"
+#include "cleanup_auth.h"
+#include "cleanup_checks.h"
 #include "cleanup_header.h"
 #include "config.h"
 #include "log.h"
@@ -55,6 +57,7 @@ static void emit_headers(struct cleanup_state *st, struct hdr_state *h)
     struct received_info ri;
     str added, logged_id;
 
+    cleanup_checks_headers(st, h);               /* header_checks: may rewrite the block */
     str_init(&added);
     memset(&ri, 0, sizeof(ri));
     ri.helo_name = st->attrs[CA_HELO_NAME];
@@ -76,6 +79,7 @@ static void emit_headers(struct cleanup_state *st, struct hdr_state *h)
     addhdr_received(&added, &ri);
     write_lines(st, &added);
 
+    cleanup_auth_headers(st, &h->block, &h->bytes);   /* mailauth: DKIM input, forged A-R */
     cleanup_out_encoded(st, h->block.data, h->block.len);
     st->message_size += (long)h->bytes;
 
@@ -94,6 +98,7 @@ static void emit_headers(struct cleanup_state *st, struct hdr_state *h)
         if (!h->have_from)
             addhdr_from(&added, st->sender);
         write_lines(st, &added);
+        cleanup_auth_added(st, &added);              /* mailauth: signed like the rest */
     }
     if (logged_id.len > 0)
         log_message_id(st, &logged_id);
@@ -195,8 +200,10 @@ int cleanup_read_content(struct cleanup_state *st)
                 break;
             }
         }
+        cleanup_checks_body(st, st->rec.data, st->rec.len, type == REC_NORM);
         cleanup_out_rec(st, type, st->rec.data, st->rec.len);
         st->message_size += (long)st->rec.len + (type == REC_NORM);
+        cleanup_auth_body(st, type, st->rec.data, st->rec.len);   /* mailauth: DKIM */
     }
     hdr_free(&h);
     return rc;

@@ -8,6 +8,7 @@
 #include <string.h>
 #include "attr.h"
 #include "cleanup.h"
+#include "cleanup_checks.h"
 #include "mem.h"
 #include "record.h"
 #include "str.h"
@@ -20,6 +21,8 @@ static const char *const attr_names[CA_COUNT] = {
     [CA_CLIENT_PORT] = "client_port", [CA_HELO_NAME] = "helo_name",
     [CA_PROTOCOL] = "protocol", [CA_SASL_USERNAME] = "sasl_username",
     [CA_TLS_INFO] = "tls_info", [CA_LOG_IDENT] = "log_ident", [CA_UID] = "uid",
+    [CA_SPF_RESULT] = "spf_result", [CA_SPF_SCOPE] = "spf_scope",
+    [CA_SPF_DOMAIN] = "spf_domain", [CA_RECEIVED_SPF] = "received_spf",
 };
 
 static const char *const protocols[] = {
@@ -201,6 +204,7 @@ int cleanup_read_envelope(struct cleanup_state *st)
                 }
                 if (st->rcpt_count++ == 0)
                     st->first_rcpt = xstrndup(st->rec.data, st->rec.len);
+                cleanup_checks_note_rcpt(st);       /* its offset, for REDIRECT */
             }
             cleanup_out_rec(st, type, st->rec.data, st->rec.len);
             phase = type == REC_ORCPT ? AFTER_ORCPT : WANT_RCPT;

@@ -9,6 +9,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 #include "cleanup.h"
+#include "cleanup_checks.h"
 #include "log.h"
 #include "qfile.h"
 #include "record.h"
@@ -84,6 +85,8 @@ int cleanup_out_commit(struct cleanup_state *st)
         msg_warn("%s: no queue file to commit", st->queue_id);
         return -1;
     }
+    if (cleanup_checks_redirect(st) < 0)    /* REDIRECT: before E (logs the cause) */
+        return -1;
     cleanup_out_rec(st, REC_END, "", 0);
     if (bio_flush(st->out) < 0 || bio_error(st->out) != BIO_OK) {
         msg_warn("%s: queue file write error: %s", st->queue_id, bio_strerror(st->out));
@@ -100,6 +103,15 @@ int cleanup_out_commit(struct cleanup_state *st)
         || pwrite(st->qfd, size, QFILE_SIZE_LEN, st->size_data_offset) != QFILE_SIZE_LEN) {
         msg_warn("%s: cannot update queue file size record: %m", st->queue_id);
         return -1;
+    }
+    /* HOLD: move the still-incomplete file into hold/ first, so qmgr never sees it
+     * complete in incoming/; the commit then happens in hold/. */
+    if (st->hold) {
+        if (queue_move(st->qdir, "incoming", "hold", st->queue_id) < 0) {
+            msg_warn("%s: cannot move queue file to hold: %m", st->queue_id);
+            return -1;
+        }
+        st->in_hold = 1;
     }
     if (queue_commit(st->qfd) < 0) {
         msg_warn("%s: cannot commit queue file: %m", st->queue_id);
@@ -130,6 +142,7 @@ void cleanup_out_remove(struct cleanup_state *st)
     int had_file = st->qfd >= 0;
 
     out_close(st);
-    if (had_file && queue_remove(st->qdir, "incoming", st->queue_id) < 0 && errno != ENOENT)
+    if (had_file && queue_remove(st->qdir, st->in_hold ? "hold" : "incoming", st->queue_id) < 0
+        && errno != ENOENT)
         msg_warn("%s: cannot remove queue file: %m", st->queue_id);
 }

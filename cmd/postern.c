@@ -2,6 +2,7 @@
  * Parses the global options and dispatches to the command implementations (cmd.h). */
 #define _GNU_SOURCE 1
 #include "cmd.h"
+#include "cmd_check.h"
 #include "config.h"
 #include "log.h"
 #include <stdarg.h>
@@ -59,17 +60,23 @@ static void usage(FILE *fp)
         "                                    (-f: run it in the foreground)\n"
         "  stop                              stop the master and its processes (waits up to 15 s)\n"
         "  reload                            re-read main.cf and master.cf (SIGHUP to master)\n"
+        "  check                             report every configuration problem (FILE:LINE)\n"
         "  status                            say whether the master is running\n"
         "  map build [-a] TYPE:PATH [SOURCE] build a hash:/btree: table from a text file\n"
         "                                    (-a: aliases(5) format; SOURCE defaults to PATH)\n"
         "  map query TYPE:PATH KEY           print the value for KEY\n"
-        "  config [-n] [NAME...]             print effective parameter values (-n: only\n"
+        "  config [-n] [--json] [NAME...]    print effective parameter values (-n: only\n"
         "                                    those set in main.cf)\n"
         "  passwd [-t TABLE] add|delete USER | list\n"
         "                                    manage SMTP AUTH users (password from the\n"
         "                                    terminal or stdin, never the command line)\n"
         "  init DIR [--port N] [--hostname H]\n"
         "                                    create a self-contained instance (see init --help)\n"
+        "  queue list [--json] | show ID | delete [--deferred] ID...|ALL | hold ID...|ALL\n"
+        "        | release ID...|ALL | requeue ID...|ALL | flush\n"
+        "                                    inspect and manage the mail queue (queue --help)\n"
+        "  dkim keygen DOMAIN SELECTOR [--type rsa|ed25519] [--dir DIR]\n"
+        "                                    create a DKIM key, print the DNS record\n"
         "\n"
         "CONFDIR defaults to $POSTERN_CONFIG, else %s.\n"
         "exit status: 0 success; 1 not running / key not found / start or stop failed;\n"
@@ -78,6 +85,8 @@ static void usage(FILE *fp)
 }
 
 int cmd_passwd(int argc, char **argv);   /* cmd_passwd.c */
+int cmd_queue(int argc, char **argv);    /* cmd_queue.c */
+int cmd_dkim(int argc, char **argv);     /* cmd_dkim.c (mailauth) */
 
 int main(int argc, char **argv)
 {
@@ -102,9 +111,11 @@ int main(int argc, char **argv)
     log_open("postern", "postern", "-");
     log_set_verbose(cmd_verbose);
     static const struct { const char *name; int (*fn)(int, char **); } commands[] = {
-        { "start", cmd_start }, { "stop", cmd_stop }, { "reload", cmd_reload },
+        { "start", cmd_start }, { "stop", cmd_stop }, { "reload", cmd_check_reload },
+        { "check", cmd_check },
         { "status", cmd_status }, { "map", cmd_map }, { "config", cmd_config },
-        { "init", cmd_init }, { "passwd", cmd_passwd },
+        { "init", cmd_init }, { "passwd", cmd_passwd }, { "queue", cmd_queue },
+        { "dkim", cmd_dkim },
     };
     const char *name = argv[optind];
     if (strcmp(name, "help") == 0 || strcmp(name, "--help") == 0) {

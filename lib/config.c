@@ -613,6 +613,12 @@ int config_is_set(const char *name)
     return is_set(find_param(name));
 }
 
+int config_line(const char *name)
+{
+    struct param *p = find_param(name);
+    return p && p->main_raw && !p->over_raw ? p->main_line : 0;
+}
+
 static void bad_value(const char *name, const char *value, const char *why)
 {
     char *src = source_of(name);

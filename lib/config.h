@@ -39,6 +39,8 @@ long config_size(const char *name);
 char **config_list(const char *name);          /* expanded + split on ", \t\r\n" (not inside
                                                   {...}: inline:{ a=b, c=d } is one item); strv_free */
 int config_is_set(const char *name);           /* set in main.cf or by override */
+int config_line(const char *name);             /* main.cf line that sets NAME (in effect);
+                                                  0: default, override or unknown */
 
 /* Validation helpers for `postern check`: parse every set parameter against its type.
  * Appends one line per problem ("main.cf:12: bad value for message_size_limit: ...")

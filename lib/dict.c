@@ -1,5 +1,6 @@
 /* dict.c: the generic side of lookup tables (see dict.h): "type:name" parsing and
- * dispatch to the table types (dict_db.c, dict_static.c), key lowercasing, the per-process
+ * dispatch to the table types (dict_db.c, dict_static.c, dict_regexp.c, dict_cidr.c),
+ * key lowercasing (not for regexp:), the per-process
  * handle cache behind dict_get(), list look-ups, and building BDB tables from text
  * sources: the map ("key value") and aliases ("name: value, value") source parser lives
  * here, reports "source:LINE: reason" and is also used directly by the fuzz target. */
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "dict_impl.h"
+#include "dict_text.h"
 #include "log.h"
 #include "mem.h"
 
@@ -40,6 +42,10 @@ dict *dict_open(const char *spec, char **err)
         d = dict_inline_open(name, &why);
     else if (strcmp(type, "unix") == 0)
         d = dict_unix_open(name, &why);
+    else if (strcmp(type, "regexp") == 0)
+        d = dict_regexp_open(name, &why);     /* dict_text.h */
+    else if (strcmp(type, "cidr") == 0)
+        d = dict_cidr_open(name, &why);
     else
         why = xasprintf("unsupported table type \"%s\"", type);
     free(type);
@@ -48,6 +54,7 @@ dict *dict_open(const char *spec, char **err)
         free(why);
         return NULL;
     }
+    free(d->spec);                   /* a type may have set a provisional one */
     d->spec = xstrdup(spec);
     return d;
 }
@@ -68,6 +75,9 @@ const char *dict_spec(const dict *d)
 int dict_lookup(dict *d, const char *key, str *value)
 {
     size_t len = strlen(key);
+    /* regexp: tables match the key as given (case is the pattern's business). */
+    if (strncmp(d->spec ? d->spec : "", "regexp:", 7) == 0)
+        return len > DICT_REGEXP_KEY_MAX ? 0 : d->lookup(d, key, value);
     if (len == 0 || len > DICT_KEY_MAX)
         return 0;
     char *lower = xstrdup(key);

@@ -154,6 +154,28 @@ const struct param_def param_table[] = {
     { "smtpd_sender_login_maps", PARAM_LIST, "", 0 },          /* sender address -> login(s) */
     { "smtpd_sender_restrictions", PARAM_LIST, "", 0 },
 
+    /* content checks (cleanup/cleanup_checks.c) */
+    { "header_checks", PARAM_LIST, "", 0 },                   /* regexp:/path, ... */
+    { "body_checks", PARAM_LIST, "", 0 },
+
+
+    /* mail authentication (lib/spf.c, lib/dkim.c, lib/dmarc.c, lib/authres.c, smtpd/smtpd_spf.c,
+     * cleanup/cleanup_auth.c) */
+    { "smtpd_spf_checks", PARAM_BOOL, "yes", 0 },              /* SPF at MAIL FROM / HELO */
+    { "smtpd_spf_fail_action", PARAM_STR, "reject", 0 },       /* reject | record */
+    { "smtpd_spf_reject_code", PARAM_INT, "550", 0 },
+    { "smtpd_spf_temperror_action", PARAM_STR, "record", 0 },  /* defer | record */
+    { "smtpd_spf_defer_code", PARAM_INT, "451", 0 },
+    { "authserv_id", PARAM_STR, "$myhostname", 0 },            /* Authentication-Results id */
+    { "dkim_verify", PARAM_BOOL, "yes", 0 },
+    { "dkim_signing_maps", PARAM_LIST, "", 0 },                /* domain -> selector:keyfile */
+    { "dkim_sign_headers", PARAM_LIST, "from, from, sender, reply-to, subject, date, message-id, to, cc, in-reply-to, references, mime-version, content-type, content-transfer-encoding, list-id, list-unsubscribe", 0 },
+    { "dmarc_enable", PARAM_BOOL, "yes", 0 },
+    { "dmarc_reject_action", PARAM_STR, "reject", 0 },         /* reject | quarantine */
+    { "dmarc_quarantine_action", PARAM_STR, "header", 0 },     /* header | hold */
+    { "dmarc_public_suffix_list", PARAM_STR, "/usr/share/publicsuffix/public_suffix_list.dat", 0 },
+    { "dmarc_history_file", PARAM_STR, "", 0 },                /* aggregate-report data */
+
     { NULL, PARAM_STR, NULL, 0 }
 };
 

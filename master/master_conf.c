@@ -81,6 +81,40 @@ int master_conf_load_services(struct mastercf *out, char **err)
     return rc;
 }
 
+/* Parse main.cf (values against their types) and master.cf without applying anything;
+ * logs every problem. 0 when both are usable. */
+static int reload_precheck(void)
+{
+    char *err = NULL;
+    config_reset();
+    if (config_load(master_params.confdir, &err) != 0) {
+        msg_error("reload: %s; keeping the current configuration", err);
+        free(err);
+        return -1;
+    }
+    str report;
+    str_init(&report);
+    int problems = config_validate(&report, 0);
+    if (problems > 0) {
+        char *save = NULL;
+        for (char *line = strtok_r(report.data, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+            msg_error("reload: %s", line);
+        msg_error("reload: %d problem%s in main.cf; keeping the current configuration",
+                  problems, problems == 1 ? "" : "s");
+    }
+    str_free(&report);
+    if (problems > 0)
+        return -1;
+    struct mastercf mcf = { 0 };
+    if (master_conf_load_services(&mcf, &err) != 0) {
+        msg_error("reload: %s; keeping the current configuration", err);
+        free(err);
+        return -1;
+    }
+    mastercf_free(&mcf);
+    return 0;
+}
+
 /* SIGHUP: re-read both files; keep listeners of services whose name+type is unchanged,
  * open new ones, close removed ones. Children of kept services are retired (they finish
  * their current client and exit) and replaced by children that read the new config. */
@@ -90,10 +124,16 @@ void master_reload(void)
     struct mastercf mcf = { 0 };
 
     msg_info("reload -- version %s, configuration %s", POSTERN_VERSION, master_params.confdir);
+    /* A broken main.cf or master.cf changes nothing: the running services and their
+     * children stay as they are (children started later read main.cf themselves, so
+     * they would die on it; `postern reload` refuses before signalling, see `postern
+     * check`). */
+    if (reload_precheck() != 0)
+        return;
     if (master_conf_load(master_params.confdir, &err) != 0) {
-        msg_error("reload: %s; keeping the current settings", err);
+        msg_error("reload: %s; keeping the current configuration", err);
         free(err);
-        err = NULL;
+        return;
     }
     if (master_conf_load_services(&mcf, &err) != 0) {
         msg_error("reload: %s; keeping the current services", err);

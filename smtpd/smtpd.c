@@ -7,6 +7,7 @@
 #include <string.h>
 #include <stdlib.h>
 #include "smtpd.h"
+#include "smtpd_spf.h"
 #include "server.h"
 #include "../lib/config.h"  /* not "config.h": -I. (build dir) holds autoconf's config.h */
 #include "resolve.h"
@@ -58,6 +59,7 @@ static void smtpd_post_init(void)
         msg_fatal("bad mynetworks setting: %s", err ? err : "parse error");
     smtpd_check_init();
     smtpd_auth_post_init();
+    smtpd_spf_init();                       /* mailauth */
     resolve_init();
 }
 

@@ -46,7 +46,8 @@ static void reply_cleanup_failure(struct smtpd_state *s, struct submit_result *r
         if (!dsn_ok(dsn, '5'))
             strcpy(dsn, "5.3.0");
         smtpd_reject(s, "END-OF-MESSAGE", NULL, "%s %s %.300s",
-                     strcmp(dsn, "5.3.4") == 0 ? "552" : "554", dsn, reason);
+                     strcmp(dsn, "5.3.4") == 0 ? "552"
+                     : strcmp(dsn, "5.7.1") == 0 ? "550" : "554", dsn, reason);  /* 5.7.1: DMARC */
     } else {
         if (!dsn_ok(dsn, '4'))
             strcpy(dsn, "4.3.0");

@@ -4,6 +4,7 @@
 #include <string.h>
 #include "smtpd.h"
 #include "smtpd_cmd.h"
+#include "smtpd_spf.h"
 #include "addr.h"
 #include "str.h"
 
@@ -43,6 +44,11 @@ int smtpd_cmd_mail(struct smtpd_state *s, char *args)
         return -1;
     }
     if (smtpd_check_sender(s, s->sender.data, &s->check_reply) != 0) {
+        smtpd_reject(s, "MAIL", NULL, "%s", s->check_reply.data);
+        str_reset(&s->sender);
+        return -1;
+    }
+    if (smtpd_spf_mail(s, s->sender.data, &s->check_reply) != 0) {   /* mailauth: SPF */
         smtpd_reject(s, "MAIL", NULL, "%s", s->check_reply.data);
         str_reset(&s->sender);
         return -1;

@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <string.h>
 #include "smtpd.h"
+#include "smtpd_spf.h"
 #include "log.h"
 
 /* The queue id comes from another process: accept only a short alphanumeric string. */
@@ -55,6 +56,7 @@ int smtpd_xact_open(struct smtpd_state *s)
         submit_attr(s->sub, "tls_info", s->tls_info.data);
     if (s->sasl_username.len > 0)
         submit_attr(s->sub, "sasl_username", s->sasl_username.data);
+    smtpd_spf_attrs(s);                 /* mailauth: SPF result for cleanup */
     submit_sender(s->sub, s->sender.data);
     return 0;
 }

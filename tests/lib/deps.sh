@@ -9,7 +9,11 @@
 POSTERN_DEPS="build-essential autoconf automake pkg-config libssl-dev libdb5.3-dev
 libspf2-dev libopendkim-dev libopendmarc-dev check libsubunit-dev python3 python3-pytest
 swaks clang libclang-rt-14-dev dnsmasq-base python3-dnslib python3-dkim publicsuffix
-openssl procps"
+openssl procps
+dovecot-imapd dovecot-pop3d systemd"
+# dovecot-*: tests/integration/test_dovecot.py runs a private Dovecot on high ports (the
+# system service is kept from starting during the install, see postern_apt_install);
+# systemd: systemd-analyze verify of the unit in test_install.py.
 
 # Print the packages from $POSTERN_DEPS that are not installed, one per line.
 postern_missing_deps() {
@@ -21,6 +25,21 @@ postern_missing_deps() {
             *) echo "$pkg" ;;
         esac
     done
+}
+
+# apt-get install PACKAGES without starting any service they ship (dovecot-core would
+# start a system Dovecot on ports 143/110): a policy-rc.d that denies every start is in
+# place during the install and removed afterwards, unless one was there already.
+postern_apt_install() {
+    local policy=/usr/sbin/policy-rc.d ours=0 rc
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\n# postern deps.sh: no service starts during this install\nexit 101\n' \
+            > "$policy" && chmod 755 "$policy" && ours=1
+    fi
+    apt-get install -y -q --no-install-recommends "$@"
+    rc=$?
+    [ "$ours" -eq 1 ] && rm -f "$policy"
+    return $rc
 }
 
 postern_ensure_deps() {
@@ -42,7 +61,7 @@ postern_ensure_deps() {
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q || return 1
     # shellcheck disable=SC2086
-    apt-get install -y -q --no-install-recommends $missing || return 1
+    postern_apt_install $missing || return 1
     missing=$(postern_missing_deps | tr '\n' ' ')
     if [ -n "${missing// /}" ]; then
         echo "deps: still missing after apt-get install: $missing" >&2

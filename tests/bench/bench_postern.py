@@ -1,0 +1,98 @@
+"""bench_postern.py: build postern (plain -O2 build in its own build directory) and run a
+private instance made by `postern init DIR --port N` for the benchmark.
+
+The instance is exactly what init creates: virtual domain example.test, mailbox
+demo@example.test -> DIR/mail/example.test/demo/ (Maildir), smtpd on 127.0.0.1:N,
+log in DIR/maillog. Started and stopped with `postern -c DIR/conf start|stop`."""
+
+import os
+import signal
+import time
+
+from bench_env import run, say
+from bench_proc import count_tree_files, pid_alive, read_pid_file
+
+PROGRAMS = ("master/master", "smtpd/smtpd", "cleanup/cleanup", "qmgr/qmgr",
+            "local/local", "cmd/postern")
+QUEUES = ("incoming", "active", "deferred", "hold")
+
+
+def build_postern(srcdir, builddir):
+    """Configure (once) and make the daemons and the postern command in builddir."""
+    os.makedirs(builddir, exist_ok=True)
+    if not os.path.exists(os.path.join(srcdir, "configure")):
+        say(f"{srcdir}/configure missing: running ./bootstrap")
+        run(["sh", "-c", f"cd '{srcdir}' && ./bootstrap"], timeout=300)
+    if not os.path.exists(os.path.join(builddir, "config.status")):
+        say(f"configuring postern in {builddir} (CFLAGS=-O2)")
+        run(["sh", "-c", f"cd '{builddir}' && '{srcdir}/configure' -q CFLAGS='-O2 -g'"],
+            timeout=600)
+    say(f"building postern in {builddir}")
+    jobs = str(max(1, len(os.sched_getaffinity(0))))
+    run(["make", "-C", builddir, "-j", jobs, "-s"] + list(PROGRAMS), timeout=900)
+
+
+def check_build(builddir):
+    missing = [p for p in PROGRAMS if not os.access(os.path.join(builddir, p), os.X_OK)]
+    if missing:
+        raise RuntimeError(f"postern build {builddir} lacks: {', '.join(missing)}")
+
+
+class PosternInstance:
+    name = "postern"
+
+    def __init__(self, builddir, base, port):
+        self.postern = os.path.join(builddir, "cmd", "postern")
+        self.base = base
+        self.port = port
+        self.conf = os.path.join(base, "conf")
+        self.maildir = os.path.join(base, "mail", "example.test", "demo")
+        self.maildir_new = os.path.join(self.maildir, "new")
+        self.pidfile = os.path.join(base, "queue", "pid", "master.pid")
+        self.started = False
+
+    def setup(self):
+        run([self.postern, "init", self.base, "--port", str(self.port)], timeout=60)
+
+    def start(self):
+        run([self.postern, "-c", self.conf, "start"], timeout=60)
+        self.started = True
+        if self.master_pid() is None:
+            raise RuntimeError(f"postern did not write {self.pidfile}")
+
+    def master_pid(self):
+        pid = read_pid_file(self.pidfile)
+        return pid if pid and pid_alive(pid) else None
+
+    def queue_count(self):
+        return sum(count_tree_files(os.path.join(self.base, "queue", q)) for q in QUEUES)
+
+    def purge_queue(self):
+        """Only between cells after a failed round: delete queue files by hand."""
+        for q in QUEUES:
+            d = os.path.join(self.base, "queue", q)
+            try:
+                for name in os.listdir(d):
+                    os.unlink(os.path.join(d, name))
+            except OSError:
+                pass
+
+    def stop(self):
+        """postern stop, then (only if that failed) SIGKILL to our own master."""
+        if not self.started:
+            return
+        pid = self.master_pid()
+        try:
+            run([self.postern, "-c", self.conf, "stop"], timeout=60, check=False)
+        except RuntimeError as e:
+            say(str(e))
+        deadline = time.monotonic() + 20
+        while pid and pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if pid and pid_alive(pid):
+            say(f"postern master {pid} still running after stop: SIGKILL")
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.started = False
