@@ -24,6 +24,7 @@
 
 #define BINDINGS_MAX 256      /* addresses checked; more is certainly a mistake */
 #define ADDRS_PER_HOST 8
+#define SERVICES_MAX 1000     /* master.cf entries checked (the pairwise checks are O(n^2)) */
 
 struct binding {
     const struct mastercf_entry *entry;
@@ -262,7 +263,13 @@ void check_services(struct check_ctx *c, const struct mastercf *m, const char *p
     b->n = 0;
     b->overflow = 0;
     const char *daemon_dir = config_str("daemon_directory");
-    for (int i = 0; i < m->count; i++) {
+    int count = m->count;
+    if (count > SERVICES_MAX) {
+        check_problem(c, path, 0, "%d services; only the first %d are checked", count,
+                      SERVICES_MAX);
+        count = SERVICES_MAX;
+    }
+    for (int i = 0; i < count; i++) {
         const struct mastercf_entry *e = &m->entries[i];
         for (int j = 0; j < i; j++)
             if (m->entries[j].type == e->type && strcmp(m->entries[j].service, e->service) == 0) {

@@ -212,7 +212,7 @@ int qcmd_release(int argc, char **argv)
     int failed = id_command(argc, argv, "postern queue release ID...|ALL", hold_queue,
                             release_one, &released);
     if (released)
-        ipc_wakeup_qmgr();
+        ipc_flush_qmgr();                /* released files are due now: scan deferred/ */
     return failed < 0 ? CMD_ERROR : failed ? CMD_FAIL : CMD_OK;
 }
 
@@ -230,22 +230,13 @@ int qcmd_flush(int argc, char **argv)
     char **ids = qcmd_ready_ids("deferred");
     if (ids == NULL)
         return CMD_FAIL;
-    /* Due now: mtime = now (the retry time qmgr's deferred scan compares), and since qmgr
-     * scans only incoming/ when woken up, hand the file to incoming/ so the wake-up takes
-     * it at once. Both steps are atomic; a file qmgr took meanwhile gives ENOENT. */
+    /* Due now: mtime = now (the retry time qmgr's deferred scan compares), then ask qmgr
+     * to scan deferred/ at once (request=flush). A file qmgr took meanwhile gives ENOENT. */
     for (int i = 0; ids[i]; i++) {
-        if (qcmd_touch("deferred", ids[i]) < 0) {
-            if (errno != ENOENT) {
-                cmd_error("%s: cannot set the retry time: %s", ids[i], strerror(errno));
-                failed++;
-            }
-            continue;
-        }
-        if (queue_move(qcmd_qdir, "deferred", "incoming", ids[i]) == 0)
+        if (qcmd_touch("deferred", ids[i]) == 0)
             moved++;
         else if (errno != ENOENT) {
-            cmd_error("%s: cannot move deferred/%s to incoming/: %s", ids[i], ids[i],
-                      strerror(errno));
+            cmd_error("%s: cannot set the retry time: %s", ids[i], strerror(errno));
             failed++;
         }
     }
@@ -253,6 +244,6 @@ int qcmd_flush(int argc, char **argv)
     if (moved)
         msg_info("flush: %d deferred message%s scheduled for delivery now "
                  "(by postern queue flush)", moved, moved == 1 ? "" : "s");
-    ipc_wakeup_qmgr();
+    ipc_flush_qmgr();
     return failed ? CMD_FAIL : CMD_OK;
 }

@@ -97,7 +97,11 @@ long long qmgr_scan_deferred(int *left_behind);
 void qmgr_message_activate(const char *id);
 /* Record the outcome of job recipient j (index into job->rcpt_index). */
 void qmgr_message_rcpt_done(struct qmgr_job *job, int j);          /* sent or bounced */
-void qmgr_message_rcpt_deferred(struct qmgr_job *job, int j);
+void qmgr_message_rcpt_deferred(struct qmgr_job *job, int j, const char *dsn,
+                                const char *reason);
+/* qmgr_deferlog.c: defer/ID, the reasons shown by the queue commands */
+void qmgr_defer_log_add(const char *id, const char *rcpt, const char *dsn, const char *reason);
+void qmgr_defer_log_remove(const char *id);
 /* Log + defer every recipient of a job that could not be delivered. */
 void qmgr_message_defer_job(struct qmgr_job *job, const char *dsn, const char *reason);
 /* Called once per job when it has finished; frees the job. */

@@ -57,10 +57,12 @@ static void expire_message(struct qmgr_message *m, long age)
         qmgr_log_rcpt(m, i, m->active_since_ms, "4.4.7", "expired", why);
         bounce_add(m->id, m->env.rcpts[i].address, "4.4.7", why);
     }
-    if (queue_remove(qmgr_qdir, "active", m->id) < 0 && errno != ENOENT)
+    if (queue_remove(qmgr_qdir, "active", m->id) < 0 && errno != ENOENT) {
         msg_warn("%s: remove: %s", m->id, strerror(errno));
-    else
+    } else {
+        qmgr_defer_log_remove(m->id);
         msg_info("%s: removed", m->id);
+    }
 }
 
 void qmgr_defer_message(struct qmgr_message *m)

@@ -204,7 +204,8 @@ static void apply_reply(struct qmgr_deliver *c, const attr_list *l)
     for (int j = 0; j < job->nrcpt; j++) {
         const char *st = reply_get(l, j, "status")->value;
         if (strcmp(st, "deferred") == 0) {
-            qmgr_message_rcpt_deferred(job, j);
+            qmgr_message_rcpt_deferred(job, j, reply_get(l, j, "dsn")->value,
+                                       reply_get(l, j, "reason")->value);
             continue;
         }
         qmgr_message_rcpt_done(job, j);

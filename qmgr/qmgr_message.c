@@ -119,10 +119,12 @@ static int read_envelope(const char *id, struct qfile_env *env)
 static void message_finish(struct qmgr_message *m)
 {
     if (m->deferred_count == 0) {
-        if (queue_remove(qmgr_qdir, "active", m->id) < 0 && errno != ENOENT)
+        if (queue_remove(qmgr_qdir, "active", m->id) < 0 && errno != ENOENT) {
             msg_warn("%s: remove: %s", m->id, strerror(errno));
-        else
+        } else {
+            qmgr_defer_log_remove(m->id);
             msg_info("%s: removed", m->id);
+        }
     } else {
         qmgr_defer_message(m);
     }
@@ -164,6 +166,8 @@ void qmgr_message_activate(const char *id)
         if (!t) {
             qmgr_log_rcpt(m, i, m->active_since_ms, "4.3.5", "deferred",
                           "mail transport unavailable (bad transport name)");
+            qmgr_defer_log_add(m->id, m->env.rcpts[i].address, "4.3.5",
+                               "mail transport unavailable (bad transport name)");
             m->rcpt_state[i] = RCPT_DEFERRED;
             m->deferred_count++;
             continue;
@@ -204,10 +208,12 @@ void qmgr_message_rcpt_done(struct qmgr_job *job, int j)
                  m->id, ri, strerror(errno));
 }
 
-void qmgr_message_rcpt_deferred(struct qmgr_job *job, int j)
+void qmgr_message_rcpt_deferred(struct qmgr_job *job, int j, const char *dsn,
+                                const char *reason)
 {
     struct qmgr_message *m = job->msg;
     int ri = job->rcpt_index[j];
+    qmgr_defer_log_add(m->id, m->env.rcpts[ri].address, dsn, reason);
     if (m->rcpt_state[ri] != RCPT_DEFERRED) {
         m->rcpt_state[ri] = RCPT_DEFERRED;
         m->deferred_count++;
@@ -218,7 +224,7 @@ void qmgr_message_defer_job(struct qmgr_job *job, const char *dsn, const char *r
 {
     for (int j = 0; j < job->nrcpt; j++) {
         qmgr_log_rcpt(job->msg, job->rcpt_index[j], job->started_ms, dsn, "deferred", reason);
-        qmgr_message_rcpt_deferred(job, j);
+        qmgr_message_rcpt_deferred(job, j, dsn, reason);
     }
 }
 

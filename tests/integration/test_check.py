@@ -188,3 +188,23 @@ def test_reload_with_broken_config_keeps_serving(instance):
     assert wait_until(lambda: len(instance.log_lines(r"reload -- version")) >= 2, 10)
     instance.wait_for_port()
     send_and_wait(instance, 3, "after-good-reload")
+
+
+def test_config_json(instance):
+    import json
+    instance.set(smtpd_banner='"quoted" \\back\\slash $myhostname \u00e9t\u00e9')
+    plain = instance.run("config").stdout.decode()
+    full = json.loads(instance.run("config", "--json").stdout)
+    expected = {}
+    for line in plain.splitlines():
+        name, _, value = line.partition(" =")
+        expected[name] = value[1:] if value.startswith(" ") else value
+    assert full == expected
+    assert full["smtpd_banner"].startswith('"quoted" \\back\\slash ') and \
+        full["smtpd_banner"].endswith("\u00e9t\u00e9")
+    only_set = json.loads(instance.run("config", "-n", "--json").stdout)
+    assert "smtpd_banner" in only_set and "smtpd_timeout" not in only_set
+    named = json.loads(instance.run("config", "--json", "mail_name", "myhostname").stdout)
+    assert list(named) == ["mail_name", "myhostname"]
+    p = instance.run("config", "--json", "no_such_parameter", check=False)
+    assert p.returncode == 2 and json.loads(p.stdout) == {}

@@ -1,0 +1,44 @@
+/* qmgr_deferlog.c: the per-message defer log $queue_directory/defer/ID. For every
+ * recipient that is deferred, qmgr appends one attribute list (lib/attr.h encoding):
+ *     recipient=<address>  dsn=<x.y.z>  reason=<text>
+ * The queue commands (`postern queue list/show`, mailq) show the last reason per
+ * recipient. The log is removed together with the message. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "attr.h"
+#include "log.h"
+#include "queue.h"
+#include "str.h"
+#include "qmgr.h"
+
+void qmgr_defer_log_add(const char *id, const char *rcpt, const char *dsn, const char *reason)
+{
+    char path[4096];
+    if (!queue_path(path, sizeof(path), qmgr_qdir, "defer", id))
+        return;
+    attr_list l;
+    attr_init(&l);
+    attr_add(&l, "recipient", rcpt);
+    attr_add(&l, "dsn", dsn ? dsn : "4.0.0");
+    attr_add(&l, "reason", reason ? reason : "");
+    str buf;
+    str_init(&buf);
+    attr_encode(&l, &buf);
+    attr_free(&l);
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0 || write(fd, buf.data, buf.len) != (ssize_t)buf.len)
+        msg_warn("%s: append to defer log %s: %s", id, path, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    str_free(&buf);
+}
+
+void qmgr_defer_log_remove(const char *id)
+{
+    if (queue_remove(qmgr_qdir, "defer", id) < 0 && errno != ENOENT)
+        msg_warn("%s: remove defer log: %s", id, strerror(errno));
+}
