@@ -204,6 +204,7 @@ int main(int argc, char **argv)
 {
     static const struct server_ops ops = {
         .name = "cleanup",
+        .pre_init = cleanup_auth_pre_init,   /* mailauth */
         .post_init = cleanup_post_init,
         .service = cleanup_service,
     };

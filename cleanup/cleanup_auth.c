@@ -7,7 +7,8 @@
  * field are added at the top. DMARC p=reject failures are rejected with 5.7.1
  * ($dmarc_reject_action = reject) or quarantined; quarantine means a marker header
  * ($dmarc_quarantine_action = header) or the hold queue (hold). Aggregate-report data
- * (one line per evaluated message) is appended to $dmarc_history_file when set.
+ * (one line per evaluated message) is appended to $dmarc_history_file when set (opened
+ * before the privilege drop, default $queue_directory/dmarc_history).
  *
  * Local and authenticated mail whose From domain (else the envelope sender domain) is in
  * $dkim_signing_maps (domain -> selector:/path/to/key.pem) is signed (relaxed/relaxed,
@@ -35,6 +36,7 @@
 #include "log.h"
 #include "mem.h"
 #include "netmatch.h"
+#include "privs.h"
 #include "record.h"
 #include "spf.h"
 #include "submit.h"
@@ -42,6 +44,8 @@
 #define AUTH_MAX_FIELDS 1000          /* header fields kept for DKIM */
 #define AUTH_MAX_FROM 8
 #define AUTH_KEY_MAX 16384
+
+static int history_fd = -1;           /* $dmarc_history_file, opened by pre_init */
 
 static struct {
     const char *authserv_id;
@@ -79,6 +83,11 @@ void cleanup_auth_init(void)
     cfg.dmarc_hold = strcmp(v, "hold") == 0;
     cfg.signing_maps = config_list("dkim_signing_maps");
     cfg.sign_headers = config_list("dkim_sign_headers");
+    if (cfg.signing_maps && cfg.signing_maps[0]) {
+        const char *err = NULL;
+        if (dk_set_sign_headers(cfg.sign_headers, &err) < 0)
+            msg_fatal("bad dkim_sign_headers: %s", err);
+    }
     cfg.psl = config_str("dmarc_public_suffix_list");
     {
         char **nets = config_list("mynetworks"), *err = NULL;
@@ -407,6 +416,31 @@ static void append_crlf_to_lf(str *out, const str *in)
             str_putc(out, in->data[i]);
 }
 
+static int open_history(const char *path)
+{
+    return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+}
+
+void cleanup_auth_pre_init(void)
+{
+    const char *path = config_str("dmarc_history_file");
+    uid_t uid;
+    gid_t gid;
+
+    if (path == NULL || *path == 0)
+        return;
+    /* Opened while still privileged (kept open, O_APPEND), owned by $mail_owner, so the
+     * unprivileged cleanup can append wherever the administrator put it. */
+    history_fd = open_history(path);
+    if (history_fd < 0) {
+        msg_warn("cannot open dmarc_history_file %s: %m", path);
+        return;
+    }
+    if (privs_is_root() && privs_lookup_user(config_str("mail_owner"), &uid, &gid) == 0
+        && fchown(history_fd, uid, gid) != 0)
+        msg_warn("cannot chown dmarc_history_file %s: %m", path);
+}
+
 static void history(struct cleanup_state *st, const char *from, const struct dm_outcome *o,
                     const char *spf, int dkim_pass)
 {
@@ -425,10 +459,10 @@ static void history(struct cleanup_state *st, const char *from, const struct dm_
                  dkim_pass ? "pass" : "fail", o->spf_aligned, o->dkim_aligned, o->pct);
     if (n <= 0 || (size_t)n >= sizeof(line))
         return;
-    fd = open(cfg.history, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    fd = history_fd >= 0 ? history_fd : open_history(cfg.history);
     if (fd < 0 || write(fd, line, (size_t)n) != n)
         msg_warn("%s: cannot append to dmarc_history_file %s: %m", st->queue_id, cfg.history);
-    if (fd >= 0)
+    if (fd >= 0 && fd != history_fd)
         close(fd);
 }
 

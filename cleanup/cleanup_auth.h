@@ -8,6 +8,8 @@
 #include "cleanup.h"
 #include "str.h"
 
+/* Still privileged (pre_init): open $dmarc_history_file for appending. */
+void cleanup_auth_pre_init(void);
 /* Read the parameters once (post_init). */
 void cleanup_auth_init(void);
 /* The client's header block (encoded N/L records, as cleanup_header.c keeps it) is

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <opendkim/dkim.h>
@@ -77,6 +78,62 @@ static int lib_init(void)
         (void)dkim_options(dk_lib, DKIM_OP_SETOPT, DKIM_OPTS_FLAGS, &flags, sizeof(flags));
     }
     dkim_set_key_lookup(dk_lib, key_lookup);
+    return 0;
+}
+
+#define DK_MAX_HDR_NAMES 64
+
+int dk_set_sign_headers(char **names, const char **err)
+{
+    /* static: the library keeps using the lists it is given */
+    static char store[DK_MAX_HDR_NAMES][80];
+    static const char *sign[DK_MAX_HDR_NAMES + 1], *over[DK_MAX_HDR_NAMES + 1];
+    int nsign = 0, nover = 0, have_from = 0;
+
+    if (lib_init() < 0) {
+        *err = "cannot initialise libopendkim";
+        return -1;
+    }
+    for (int i = 0; names && names[i]; i++) {
+        int seen = -1;
+        if (strlen(names[i]) == 0 || strlen(names[i]) >= sizeof(store[0])
+            || strpbrk(names[i], ": \t") != NULL) {
+            *err = "bad header field name";
+            return -1;
+        }
+        for (int k = 0; k < nsign && seen < 0; k++)
+            if (strcasecmp(sign[k], names[i]) == 0)
+                seen = k;
+        if (seen < 0) {
+            if (nsign >= DK_MAX_HDR_NAMES) {
+                *err = "too many header field names";
+                return -1;
+            }
+            snprintf(store[nsign], sizeof(store[0]), "%s", names[i]);
+            lowercase(store[nsign]);
+            sign[nsign] = store[nsign];
+            have_from |= strcmp(store[nsign], "from") == 0;
+            nsign++;
+        } else {
+            int dup = 0;
+            for (int k = 0; k < nover; k++)
+                dup |= over[k] == sign[seen];
+            if (!dup)
+                over[nover++] = sign[seen];
+        }
+    }
+    if (!have_from) {
+        *err = "the signed header fields must include from";
+        return -1;
+    }
+    sign[nsign] = NULL;
+    over[nover] = NULL;
+    if (dkim_options(dk_lib, DKIM_OP_SETOPT, DKIM_OPTS_SIGNHDRS, sign, sizeof(char **)) != DKIM_STAT_OK
+        || dkim_options(dk_lib, DKIM_OP_SETOPT, DKIM_OPTS_OVERSIGNHDRS, over,
+                        sizeof(char **)) != DKIM_STAT_OK) {
+        *err = "libopendkim refused the header field list";
+        return -1;
+    }
     return 0;
 }
 

@@ -25,6 +25,10 @@ struct dk_sig {
 };
 
 dk *dk_verify_new(const char *id);
+/* Header fields signed by later dk_sign_new() handles: names (case-insensitive) listed
+ * more than once are also oversigned (RFC 6376 8.15), e.g. "from","from","subject".
+ * Must include "from". 0, or -1 with *err (static text). */
+int dk_set_sign_headers(char **names, const char **err);
 /* keydata: PEM private key (RSA or Ed25519). NULL with *err (static text) on error. */
 dk *dk_sign_new(const char *id, const char *domain, const char *selector,
                 const char *keydata, const char **err);

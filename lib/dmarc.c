@@ -179,12 +179,26 @@ static int find_record(const char *domain, str *rec)
     return found == 1;                       /* several records: none (RFC 7489 6.6.3) */
 }
 
+/* Identifier alignment: strict = the same domain, relaxed = the same organizational
+ * domain (RFC 7489 3.1.1, 3.1.2). */
+static int aligned(const char *id_domain, const char *from_domain, int strict)
+{
+    char a[256], b[256];
+
+    if (strcasecmp(id_domain, from_domain) == 0)
+        return 1;
+    if (strict)
+        return 0;
+    return dm_org_domain(id_domain, a, sizeof(a)) == 0
+        && dm_org_domain(from_domain, b, sizeof(b)) == 0 && strcmp(a, b) == 0;
+}
+
 int dm_evaluate(const struct dm_input *in, struct dm_outcome *out)
 {
     DMARC_POLICY_T *p;
     char org[256] = "";
     str rec;
-    int found, from_org = 0, spf_outcome, pol, dkim_al = 0, spf_al = 0, pct = 100;
+    int found, from_org = 0, spf_outcome, pol = 0, sp = 0, adkim = 0, aspf = 0, pct = 100;
     int is6 = strchr(in->client_addr ? in->client_addr : "", ':') != NULL;
 
     memset(out, 0, sizeof(*out));
@@ -244,31 +258,32 @@ int dm_evaluate(const struct dm_input *in, struct dm_outcome *out)
         str_free(&rec);
         return out->verdict = DM_PERMERROR;
     }
-    pol = opendmarc_get_policy_to_enforce(p);
-    opendmarc_policy_fetch_alignment(p, &dkim_al, &spf_al);
-    out->dkim_aligned = dkim_al == DMARC_POLICY_DKIM_ALIGNMENT_PASS;
-    out->spf_aligned = spf_al == DMARC_POLICY_SPF_ALIGNMENT_PASS;
+    /* Alignment and the verdict are computed here (RFC 7489 3.1, 6.6.2) from the parsed
+     * record: libopendmarc's own enforcement does not honour aspf=s reliably. */
+    if (opendmarc_policy_fetch_adkim(p, &adkim) != DMARC_PARSE_OKAY)
+        adkim = DMARC_RECORD_A_RELAXED;
+    if (opendmarc_policy_fetch_aspf(p, &aspf) != DMARC_PARSE_OKAY)
+        aspf = DMARC_RECORD_A_RELAXED;
+    out->spf_aligned = in->spf_result == SPF_RES_PASS && in->spf_domain
+        && aligned(in->spf_domain, in->from_domain, aspf == DMARC_RECORD_A_STRICT);
+    for (int i = 0; i < in->dkim_count && !out->dkim_aligned; i++)
+        out->dkim_aligned = in->dkim[i].pass && in->dkim[i].domain
+            && aligned(in->dkim[i].domain, in->from_domain, adkim == DMARC_RECORD_A_STRICT);
     if (opendmarc_policy_fetch_pct(p, &pct) == DMARC_PARSE_OKAY && pct >= 0 && pct <= 100)
         out->pct = pct;
-    out->used_sp = from_org;
-    switch (pol) {
-    case DMARC_POLICY_PASS:
+    if (opendmarc_policy_fetch_p(p, &pol) != DMARC_PARSE_OKAY)
+        pol = DMARC_RECORD_P_NONE;
+    if (from_org && opendmarc_policy_fetch_sp(p, &sp) == DMARC_PARSE_OKAY
+        && sp != DMARC_RECORD_P_UNSPECIFIED) {
+        pol = sp;
+        out->used_sp = 1;
+    }
+    if (out->dkim_aligned || out->spf_aligned) {
         out->verdict = DM_PASS;
-        break;
-    case DMARC_POLICY_REJECT:
+    } else {
         out->verdict = DM_FAIL;
-        out->policy = DM_DISP_REJECT;
-        break;
-    case DMARC_POLICY_QUARANTINE:
-        out->verdict = DM_FAIL;
-        out->policy = DM_DISP_QUARANTINE;
-        break;
-    case DMARC_POLICY_NONE:
-        out->verdict = (out->dkim_aligned || out->spf_aligned) ? DM_PASS : DM_FAIL;
-        break;
-    default:
-        out->verdict = DM_NONE;
-        break;
+        out->policy = pol == DMARC_RECORD_P_REJECT ? DM_DISP_REJECT
+            : pol == DMARC_RECORD_P_QUARANTINE ? DM_DISP_QUARANTINE : DM_DISP_NONE;
     }
     out->disposition = out->policy;
     /* pct sampling (RFC 7489 6.6.4): an unsampled message gets the next lower policy */

@@ -120,6 +120,7 @@ static const char *type_name(int type)
     case ns_t_a: return "A";
     case ns_t_aaaa: return "AAAA";
     case ns_t_txt: return "TXT";
+    case ns_t_ptr: return "PTR";
     default: return "?";
     }
 }
@@ -397,6 +398,43 @@ int dns_parse_txt(const unsigned char *msg, size_t len, const char *qname, char 
     return finish_walk(kept, bad, qname, ns_t_txt, why);
 }
 
+struct ptr_ctx { char **v; size_t n; };
+
+static int ptr_cb(const struct reply *r, const ns_rr *rr, void *ctxp)
+{
+    struct ptr_ctx *c = ctxp;
+    char name[NS_MAXDNAME], host[DNS_NAME_MAX + 2];
+    int used = ns_name_uncompress(ns_msg_base(r->msg), ns_msg_end(r->msg), ns_rr_rdata(*rr),
+                                  name, sizeof(name));
+
+    if (used < 1 || used > ns_rr_rdlen(*rr) || normalize_name(name, host, sizeof(host)) < 0
+        || host[0] == 0 || !hostname_ok(host))
+        return -1;
+    c->v = xrealloc(c->v, (c->n + 2) * sizeof(*c->v));
+    c->v[c->n++] = xstrdup(host);
+    c->v[c->n] = NULL;
+    return 0;
+}
+
+int dns_parse_ptr(const unsigned char *msg, size_t len, const char *qname, char ***out,
+                  str *why)
+{
+    struct reply r;
+    struct ptr_ctx c = { NULL, 0 };
+    int bad, kept, rc;
+
+    if (*out)
+        for (; (*out)[c.n]; c.n++)
+            ;
+    c.v = *out;
+    rc = reply_open(&r, msg, len, qname, ns_t_ptr, why);
+    if (rc != DNS_OK)
+        return rc;
+    kept = reply_walk(&r, ns_t_ptr, ptr_cb, &c, &bad);
+    *out = c.v;
+    return finish_walk(kept, bad, qname, ns_t_ptr, why);
+}
+
 static int mx_cmp(const void *a, const void *b)
 {
     const struct dns_mx *x = a, *y = b;
@@ -597,6 +635,24 @@ int dns_lookup_txt(const char *name, char ***out, str *why)
     if (rc != DNS_OK)
         return rc;
     rc = dns_parse_txt(ans, (size_t) len, name, out, why);
+    free(ans);
+    if (rc != DNS_OK && *out) {
+        strv_free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+int dns_lookup_ptr(const char *name, char ***out, str *why)
+{
+    unsigned char *ans;
+    int len, rc;
+
+    *out = NULL;
+    rc = query(name, ns_t_ptr, &ans, &len, why);
+    if (rc != DNS_OK)
+        return rc;
+    rc = dns_parse_ptr(ans, (size_t) len, name, out, why);
     free(ans);
     if (rc != DNS_OK && *out) {
         strv_free(*out);

@@ -58,6 +58,9 @@ int dns_lookup_addr(const char *host, struct dns_addr_list *out, str *why);
  * NUL-terminated, records containing NUL bytes skipped. *out is a NULL-terminated
  * strv (free with strv_free). */
 int dns_lookup_txt(const char *name, char ***out, str *why);
+/* PTR records of a reverse name ("4.3.2.1.in-addr.arpa", as SPF builds it): the host
+ * names (lowercase, no trailing dot, syntax-checked) as a NULL-terminated strv. */
+int dns_lookup_ptr(const char *name, char ***out, str *why);
 
 void dns_mx_free(struct dns_mx_list *l);
 void dns_addr_free(struct dns_addr_list *l);
@@ -76,6 +79,8 @@ int dns_parse_mx(const unsigned char *msg, size_t len, const char *qname,
 int dns_parse_addr(const unsigned char *msg, size_t len, const char *qname, int type,
                    struct dns_addr_list *out, str *why);
 int dns_parse_txt(const unsigned char *msg, size_t len, const char *qname,
+                  char ***out, str *why);
+int dns_parse_ptr(const unsigned char *msg, size_t len, const char *qname,
                   char ***out, str *why);
 /* Sort by preference and shuffle equal preferences (random source: random()); drops
  * "." targets when real targets exist. */

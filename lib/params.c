@@ -174,7 +174,23 @@ const struct param_def param_table[] = {
     { "dmarc_reject_action", PARAM_STR, "reject", 0 },         /* reject | quarantine */
     { "dmarc_quarantine_action", PARAM_STR, "header", 0 },     /* header | hold */
     { "dmarc_public_suffix_list", PARAM_STR, "/usr/share/publicsuffix/public_suffix_list.dat", 0 },
-    { "dmarc_history_file", PARAM_STR, "", 0 },                /* aggregate-report data */
+    { "dmarc_history_file", PARAM_STR, "$queue_directory/dmarc_history", 0 },                /* aggregate-report data */
+    { "smtpd_authorized_xclient_hosts", PARAM_LIST, "", 0 },   /* XCLIENT: empty = nobody */
+
+    /* routing and outbound TLS (lib/resolve.c, qmgr/qmgr_special.c, smtp/smtp_tls.c) */
+    { "transport_maps", PARAM_LIST, "", 0 },                   /* address/domain -> transport:nexthop */
+    { "relayhost", PARAM_STR, "", 0 },                         /* nexthop for relay/default mail */
+    { "smtp_tls_security_level", PARAM_STR, "none", 0 },       /* none | may | encrypt | verify */
+    { "smtp_tls_CAfile", PARAM_STR, "", 0 },
+    { "smtp_tls_CApath", PARAM_STR, "", 0 },
+    { "smtp_tls_policy_maps", PARAM_LIST, "", 0 },             /* destination -> level [match=...] */
+    { "smtp_tls_protocols", PARAM_STR, ">=TLSv1.2", 0 },
+    { "smtp_tls_ciphers", PARAM_STR, "", 0 },                  /* OpenSSL list, "" = default */
+    { "smtp_tls_verify_cert_match", PARAM_STR, "hostname", 0 },
+
+    /* non-delivery notifications (bounce/, qmgr/qmgr_bounce.c) */
+    { "bounce_service_name", PARAM_STR, "bounce", 0 },        /* master.cf service */
+    { "2bounce_notice_recipient", PARAM_STR, "postmaster", 0 }, /* gets double bounces */
 
     { NULL, PARAM_STR, NULL, 0 }
 };

@@ -140,9 +140,14 @@ static SPF_dns_rr_t *layer_lookup(SPF_dns_server_t *srv, const char *domain, ns_
             rr->num_rr++;
         }
         dns_addr_free(&al);
+    } else if (type == ns_t_ptr) {
+        char **names = NULL;
+        status = dns_lookup_ptr(domain, &names, &why);
+        for (int i = 0; status == DNS_OK && names && names[i] && i < DNS_MAX_RECORDS; i++)
+            if (add_name_rr(rr, names[i]) < 0)
+                break;
+        strv_free(names);
     }
-    /* WORKAROUND: lib/dns.h has no PTR look-up yet, so "ptr" mechanisms never match and
-     * %{p} expands to "unknown" (RFC 7208 5.5 discourages "ptr" anyway). */
     rr->herrno = herrno_of(status);
     if (rr->herrno == NETDB_SUCCESS && rr->num_rr == 0)
         rr->herrno = NO_DATA;

@@ -60,6 +60,7 @@ static void smtpd_post_init(void)
     smtpd_check_init();
     smtpd_auth_post_init();
     smtpd_spf_init();                       /* mailauth */
+    smtpd_xclient_init();
     resolve_init();
 }
 
@@ -82,6 +83,7 @@ static void smtpd_service(int fd)
     str_init(&s.tls_info);
     str_init(&s.sasl_username);
     smtpd_peer_init(&s);
+    smtpd_xclient_connect(&s);
     msg_info("connect from %s", s.peer);
 
     if (!config_bool("smtpd_tls_wrappermode") || smtpd_tls_wrapper(&s) == 0)

@@ -11,6 +11,7 @@
  *   smtpd_reply.c    reply formatting, error counting, rejection logging
  *   smtpd_tls.c      STARTTLS and wrapper mode (lib/tls.h)
  *   smtpd_auth.c     AUTH PLAIN/LOGIN (lib/passwd.h); smtpd_auth_throttle.c: failure limit
+ *   smtpd_xclient.c  XCLIENT (authorized proxies/test clients set the client identity)
  *   smtpd_cmd.c, smtpd_dataline.c   pure parsers (also linked by the fuzz target) */
 #ifndef POSTERN_SMTPD_H
 #define POSTERN_SMTPD_H
@@ -53,10 +54,11 @@ struct smtpd_state {
     int fd;
     bio *client;
     /* the client */
-    char name[16];                         /* "unknown": no reverse DNS yet */
+    char name[256];                        /* "unknown": no reverse DNS (or XCLIENT NAME) */
     char addr[64];                         /* numeric; IPv4-mapped IPv6 shown as IPv4 */
     char port[8];
-    char peer[96];                         /* "name[addr]" for logs */
+    char peer[330];                        /* "name[addr]" for logs */
+    int xclient_authorized;                /* real address in $smtpd_authorized_xclient_hosts */
     int helo_kind;                         /* SMTPD_HELO_* */
     str helo_name;
     const char *protocol;                  /* "SMTP", "ESMTP", "ESMTPS", "ESMTPA", "ESMTPSA" */
@@ -140,6 +142,13 @@ void smtpd_auth_reset(struct smtpd_state *s);  /* forget the login (after STARTT
 void smtpd_auth_throttle_open(const char *path);
 int smtpd_auth_throttled(const char *addr, long limit, long window);
 void smtpd_auth_failed(const char *addr, long window);
+
+/* smtpd_xclient.c */
+void smtpd_xclient_init(void);                /* read $smtpd_authorized_xclient_hosts */
+void smtpd_xclient_connect(struct smtpd_state *s);  /* after smtpd_peer_init() */
+int smtpd_xclient_offer(const struct smtpd_state *s); /* EHLO: offer XCLIENT? */
+void smtpd_xclient_ehlo_args(const struct smtpd_state *s, str *out);
+int smtpd_cmd_xclient(struct smtpd_state *s, char *args);
 
 /* smtpd_reply.c */
 /* Queue one single-line reply (buffered; flushed by the command loop). Control characters

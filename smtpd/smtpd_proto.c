@@ -41,6 +41,7 @@ static const struct ehlo_keyword ehlo_keywords[] = {
     { "AUTH", smtpd_auth_offer, smtpd_auth_ehlo_args },    /* smtpd_auth.c */
     { "ENHANCEDSTATUSCODES", NULL, NULL },
     { "8BITMIME", NULL, NULL },
+    { "XCLIENT", smtpd_xclient_offer, smtpd_xclient_ehlo_args }, /* smtpd_xclient.c */
     /* DSN, SMTPUTF8 and CHUNKING are not offered yet. */
 };
 
@@ -201,6 +202,7 @@ static const struct smtpd_command smtpd_commands[] = {
     { "ETRN", cmd_not_implemented },
     { "HELP", cmd_help },
     { "QUIT", cmd_quit },
+    { "XCLIENT", smtpd_cmd_xclient },
 };
 #define SMTPD_NCOMMANDS (sizeof(smtpd_commands) / sizeof(smtpd_commands[0]))
 #define SMTPD_UNKNOWN_SLOT SMTPD_NCOMMANDS /* counter for unknown/bad lines */

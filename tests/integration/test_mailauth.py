@@ -1,15 +1,12 @@
 """test_mailauth.py: SPF, DKIM (verify and sign), DMARC and Authentication-Results
 against a real instance and a real DNS server (dnsserver.py) on 127.0.0.1.
 
-libspf2 passes every client in 127/8 automatically, so the SMTP client must come from a
-non-loopback address: when run as root outside a private network namespace, the single
-test test_in_private_netns re-runs this file inside `unshare --net` with 192.0.2.25 on lo
-(nothing on the host changes). Without root the tests are skipped.
+The SMTP client connects from 127.0.0.1 (authorized in $smtpd_authorized_xclient_hosts)
+and uses XCLIENT ADDR=192.0.2.25 so smtpd, SPF and DMARC see a non-loopback,
+non-$mynetworks client: no root and no network namespace needed.
 dkimpy (Debian python3-dkim) signs messages we verify and verifies our signatures."""
 import os
-import shutil
-import subprocess
-import sys
+import re
 import time
 
 import pytest
@@ -18,8 +15,6 @@ import harness
 from dnsserver import TestDNS
 
 CLIENT = "192.0.2.25"
-IN_NETNS = os.environ.get("POSTERN_MAILAUTH_NETNS") == "1"
-HERE = os.path.dirname(os.path.abspath(__file__))
 PSL = "/usr/share/publicsuffix/public_suffix_list.dat"
 
 ZONE = """
@@ -44,28 +39,10 @@ _dmarc.nonep.test.  60 IN TXT "v=DMARC1; p=none"
 org.test.           60 IN TXT "v=spf1 -all"
 _dmarc.org.test.    60 IN TXT "v=DMARC1; p=none; sp=reject"
 sub.org.test.       60 IN TXT "v=spf1 -all"
+ptr.test.           60 IN TXT "v=spf1 ptr:client.ptr.test -all"
+25.2.0.192.in-addr.arpa. 60 IN PTR host.client.ptr.test.
+host.client.ptr.test. 60 IN A 192.0.2.25
 """
-
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 and not IN_NETNS,
-                                reason="needs root for a private network namespace")
-
-
-@pytest.mark.skipif(IN_NETNS, reason="already inside the namespace")
-def test_in_private_netns():
-    if shutil.which("unshare") is None or shutil.which("ip") is None:
-        pytest.skip("unshare/ip not available")
-    script = ("ip link set lo up && ip addr add %s/32 dev lo && "
-              "exec /usr/bin/python3 -m pytest -q -p no:cacheprovider %s"
-              % (CLIENT, os.path.abspath(__file__)))
-    env = dict(os.environ, POSTERN_MAILAUTH_NETNS="1")
-    r = subprocess.run(["unshare", "--net", "sh", "-c", script], cwd=HERE, env=env,
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=900)
-    out = r.stdout.decode(errors="replace")
-    print(out[-20000:])
-    assert r.returncode == 0, out[-8000:]
-
-
-inner = pytest.mark.skipif(not IN_NETNS, reason="runs inside test_in_private_netns")
 
 
 @pytest.fixture
@@ -86,17 +63,21 @@ def psl_copy(base):
 def start(instance, dns, **params):
     settings = dict(dns_servers="127.0.0.1:%d" % dns.port,
                     dmarc_public_suffix_list=psl_copy(instance.base),
-                    authserv_id="mx.example.test")
+                    authserv_id="mx.example.test",
+                    smtpd_authorized_xclient_hosts="127.0.0.1")
     settings.update(params)
     instance.set(**settings)
     instance.start()
 
 
 def send(instance, sender, body, helo="client.test", rcpt=harness.DEMO):
-    """One SMTP transaction from CLIENT; returns (mail_reply, data_reply)."""
-    c = instance.raw(source=CLIENT)
+    """One SMTP transaction from CLIENT (through XCLIENT); returns (mail_reply, data_reply)."""
+    c = instance.raw()
     try:
         assert c.reply()[0] == 220
+        assert "XCLIENT" in " ".join(c.cmd("EHLO localhost")[1])
+        r = c.cmd("XCLIENT ADDR=%s NAME=[UNAVAILABLE]" % CLIENT)
+        assert r[0] == 220, r
         assert c.cmd("EHLO " + helo)[0] == 250
         mail = c.cmd("MAIL FROM:<%s>" % sender)
         if mail[0] != 250:
@@ -146,7 +127,85 @@ def header_values(msg, name):
 
 # ----- SPF ------------------------------------------------------------------------------
 
-@inner
+def test_xclient_authorization(instance):
+    """XCLIENT: not offered and refused (550 5.7.0) unless the client is in
+    $smtpd_authorized_xclient_hosts; bad values 501; not inside a transaction (503);
+    success gives a new 220 greeting and the new identity in the logs."""
+    instance.start()
+    c = instance.raw()
+    try:
+        assert c.reply()[0] == 220
+        assert "XCLIENT" not in " ".join(c.cmd("EHLO localhost")[1])
+        r = c.cmd("XCLIENT ADDR=%s" % CLIENT)
+        assert r[0] == 550 and "5.7.0" in r[1][-1], r
+    finally:
+        c.close()
+    instance.stop()
+    instance.set(smtpd_authorized_xclient_hosts="127.0.0.1")
+    instance.start()
+    c = instance.raw()
+    try:
+        assert c.reply()[0] == 220
+        ehlo = " ".join(c.cmd("EHLO localhost")[1])
+        assert "XCLIENT NAME ADDR" in ehlo, ehlo
+        for bad in ("XCLIENT ADDR=999.1.1.1", "XCLIENT FOO=bar", "XCLIENT ADDR",
+                    "XCLIENT NAME=a+00b", "XCLIENT PORT=70000", "XCLIENT HELO=a+20b"):
+            assert c.cmd(bad)[0] == 501, bad
+        assert c.cmd("MAIL FROM:<a@pass.test>")[0] == 250
+        assert c.cmd("XCLIENT ADDR=%s" % CLIENT)[0] == 503
+        assert c.cmd("RSET")[0] == 250
+        r = c.cmd("XCLIENT ADDR=IPV6:2001:db8::1 NAME=proxied.test PORT=2525 LOGIN=joe")
+        assert r[0] == 220, r
+        assert c.cmd("EHLO other.test")[0] == 250
+        assert c.cmd("QUIT")[0] == 221
+    finally:
+        c.close()
+    assert harness.wait_until(
+        lambda: "is now proxied.test[2001:db8::1], login=joe" in instance.log_tail(), 5), \
+        instance.log_tail()
+
+
+def test_spf_ptr_mechanism(instance, dns):
+    start(instance, dns)
+    mail, data = send(instance, "user@ptr.test", message("user@ptr.test"))
+    assert mail[0] == 250 and data[0] == 250, (mail, data)
+    ar = header_values(delivered(instance, 1)[0], "Authentication-Results")[0]
+    assert "spf=pass smtp.mailfrom=ptr.test" in ar, ar
+
+
+def test_dkim_keygen(instance, tmp_path):
+    """`postern dkim keygen`: a private key file (0600), the DNS record to publish, the
+    dkim_signing_maps line; the record matches the key; bad arguments are refused."""
+    from cryptography.hazmat.primitives import serialization
+    import base64
+    for kind in ("rsa", "ed25519"):
+        d = tmp_path / kind
+        d.mkdir()
+        out = instance.run("dkim", "keygen", "Example.TEST", "sel1", "--type", kind,
+                           "--dir", str(d), conf=False).stdout.decode()
+        assert "sel1._domainkey.example.test" in out.lower(), out
+        record = "".join(re.findall(r'"([^"]*)"', out.split("IN TXT", 1)[1]))
+        mapline = [l for l in out.splitlines() if l.lower().startswith("example.test ")][0]
+        keyfile = mapline.split(":", 1)[1]
+        assert os.stat(keyfile).st_mode & 0o077 == 0
+        with open(keyfile, "rb") as fh:
+            key = serialization.load_pem_private_key(fh.read(), None)
+        tags = dict(t.strip().split("=", 1) for t in record.split(";") if t.strip())
+        assert tags["k"] == kind and tags["v"] == "DKIM1", record
+        pub = key.public_key()
+        if kind == "rsa":
+            assert key.key_size == 2048
+            want = pub.public_bytes(serialization.Encoding.DER,
+                                    serialization.PublicFormat.SubjectPublicKeyInfo)
+        else:
+            want = pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        assert base64.b64decode(tags["p"]) == want
+    for bad in (["dkim", "keygen", "bad domain!", "s"], ["dkim", "keygen", "ok.test", "a/b"],
+                ["dkim", "keygen", "ok.test", "s", "--type", "dsa"], ["dkim", "keygen"]):
+        r = instance.run(*bad, "--dir", str(tmp_path), check=False, conf=False)
+        assert r.returncode != 0, bad
+
+
 @pytest.mark.parametrize("domain,result", [
     ("pass.test", "pass"), ("softfail.test", "softfail"), ("neutral.test", "neutral"),
     ("none.test", "none"), ("nxdomain.test", "none"), ("permerror.test", "permerror"),
@@ -164,7 +223,6 @@ def test_spf_recorded(instance, dns, domain, result):
     assert "spf=%s smtp.mailfrom=%s" % (result, domain) in ar[0], ar
 
 
-@inner
 def test_spf_fail_rejected(instance, dns):
     start(instance, dns)
     mail, _ = send(instance, "user@fail.test", message("user@fail.test"))
@@ -172,7 +230,6 @@ def test_spf_fail_rejected(instance, dns):
     assert instance.queue_is_empty()
 
 
-@inner
 def test_spf_fail_record_only_and_temperror_defer(instance, dns):
     start(instance, dns, smtpd_spf_fail_action="record", smtpd_spf_temperror_action="defer")
     mail, data = send(instance, "user@fail.test", message("user@fail.test"))
@@ -183,7 +240,6 @@ def test_spf_fail_record_only_and_temperror_defer(instance, dns):
     assert header_values(msg, "Received-SPF")[0].startswith("fail ")
 
 
-@inner
 def test_spf_null_sender_checks_helo(instance, dns):
     start(instance, dns)
     mail, data = send(instance, "", message("postmaster@helo.test"), helo="helo.test")
@@ -192,7 +248,6 @@ def test_spf_null_sender_checks_helo(instance, dns):
     assert "spf=pass smtp.helo=helo.test" in ar, ar
 
 
-@inner
 def test_forged_authres_removed(instance, dns):
     start(instance, dns)
     forged = "Authentication-Results: mx.example.test; dkim=pass header.d=pass.test\n" \
@@ -249,7 +304,6 @@ def dkimpy_sign(msg, domain, selector, key, kind):
     return sig.decode().replace("\r\n", "\n") + msg
 
 
-@inner
 @pytest.mark.parametrize("kind", ["rsa", "ed25519"])
 def test_dkim_verify_pass_and_fail(instance, dns, kind):
     _pem, key, rec = make_keys(instance.base, kind)
@@ -268,7 +322,6 @@ def test_dkim_verify_pass_and_fail(instance, dns, kind):
 
 # ----- DMARC ------------------------------------------------------------------------------
 
-@inner
 def test_dmarc_aligned_pass_relaxed(instance, dns):
     start(instance, dns)
     # SPF pass for example.org.test, From the same organizational domain (relaxed)
@@ -277,7 +330,6 @@ def test_dmarc_aligned_pass_relaxed(instance, dns):
     assert "dmarc=pass" in ar and "header.from=example.org.test" in ar, ar
 
 
-@inner
 def test_dmarc_strict_alignment_fails(instance, dns):
     start(instance, dns)
     # SPF passes for mail.strict.test, From is strict.test: relaxed would pass, aspf=s fails
@@ -285,7 +337,6 @@ def test_dmarc_strict_alignment_fails(instance, dns):
     assert mail[0] == 250 and data[0] == 550 and "5.7.1" in data[1][-1], data
 
 
-@inner
 def test_dmarc_reject(instance, dns):
     start(instance, dns, smtpd_spf_fail_action="record")
     mail, data = send(instance, "x@reject.test", message("x@reject.test"))
@@ -293,7 +344,6 @@ def test_dmarc_reject(instance, dns):
     assert instance.queue_is_empty(("incoming", "active", "deferred", "hold"))
 
 
-@inner
 def test_dmarc_reject_as_quarantine_header(instance, dns):
     start(instance, dns, smtpd_spf_fail_action="record", dmarc_reject_action="quarantine")
     assert send(instance, "x@reject.test", message("x@reject.test"))[1][0] == 250
@@ -301,14 +351,12 @@ def test_dmarc_reject_as_quarantine_header(instance, dns):
     assert header_values(msg, "X-Postern-DMARC"), msg[:600]
 
 
-@inner
 def test_dmarc_quarantine_hold(instance, dns):
     start(instance, dns, smtpd_spf_fail_action="record", dmarc_quarantine_action="hold")
     assert send(instance, "x@quar.test", message("x@quar.test"))[1][0] == 250
     assert harness.wait_until(lambda: instance.queue_files(("hold",)), 10), instance.log_tail()
 
 
-@inner
 def test_dmarc_none_and_orgdomain_sp(instance, dns):
     hist = os.path.join(instance.base, "dmarc.history")
     start(instance, dns, smtpd_spf_fail_action="record", dmarc_history_file=hist)
@@ -324,7 +372,6 @@ def test_dmarc_none_and_orgdomain_sp(instance, dns):
     assert any("from=sub.org.test" in l and "policy_domain=org.test" in l for l in lines), lines
 
 
-@inner
 def test_dmarc_multiple_from(instance, dns):
     start(instance, dns, smtpd_spf_fail_action="record")
     body = "From: <a@reject.test>\n" + message("b@pass.test")
@@ -339,7 +386,6 @@ def test_dmarc_multiple_from(instance, dns):
 def test_dkim_sign_relayed(instance, kind):
     """Mail from a $mynetworks client relayed to a sink is signed; dkimpy verifies it
     against the record `postern dkim keygen` printed. (Loopback client: runs anywhere.)"""
-    import re
     import dkim
     from sink import SinkGroup
     keydir = os.path.join(instance.base, "keys")
@@ -366,6 +412,13 @@ def test_dkim_sign_relayed(instance, kind):
         if not have:
             with open(mcf, "a") as fh:
                 fh.write("smtp       unix  y       -       n       -       -       smtp\n")
+        if kind == "ed25519":
+            # libopendkim 2.11 leaks its Ed25519 private key object (dkim_privkey_load)
+            # when a signing handle is freed; not ours to fix: suppress for this instance.
+            supp = os.path.join(instance.base, "lsan.supp")
+            with open(supp, "w") as fh:
+                fh.write("leak:libopendkim.so\nleak:libcrypto.so\n")
+            instance.env["LSAN_OPTIONS"] = "suppressions=" + supp
         instance.start()
         msg = ("From: Someone <a@sign.test>\r\nTo: <u@relay.test>\r\nSubject: signed\r\n"
                "Date: Mon, 1 Jan 2024 00:00:00 +0000\r\nMessage-ID: <1@sign.test>\r\n\r\n"
@@ -382,9 +435,13 @@ def test_dkim_sign_relayed(instance, kind):
             assert name in (b"s1._domainkey.sign.test.", "s1._domainkey.sign.test."), name
             return record.encode()
         assert dkim.verify(data, dnsfunc=dnsfunc), data[:1200]
-        sig = data.split(b"DKIM-Signature:", 1)[1].split(b"\r\n\r\n", 1)[0]
-        assert b"h=from:from" in sig.replace(b"\r\n\t", b"").replace(b" ", b"").lower() \
-            or b":from:from" in sig.lower(), sig
+        head = data.split(b"\r\n\r\n", 1)[0].decode()
+        sig = re.search(r"^DKIM-Signature:(.*?)\r\n(?![ \t])", head, re.S | re.M).group(1)
+        tags = dict(t.strip().split("=", 1) for t in re.sub(r"\s+", "", sig).split(";") if t)
+        hnames = tags["h"].lower().split(":")
+        assert hnames.count("from") == 2, sig            # From oversigned
+        assert tags["a"] == ("ed25519-sha256" if kind == "ed25519" else "rsa-sha256"), sig
+        assert tags["c"] == "relaxed/relaxed", sig
     finally:
         sinks.stop()
         dnss.stop()
