@@ -54,55 +54,108 @@ static int is_ws(char c)
     return c == ' ' || c == '\t';
 }
 
-/* Guard against patterns whose compiled form or matching time explodes: glibc expands
- * {n,m} bounds into copies, and bounded groups (which may match the empty string)
- * followed by more repetition make regcomp's closure computation take seconds to
- * minutes (measured: "(a*){1,93}+" 8 s, three "(a*){1,16}+" 7 s). So a bound is at most
- * 255, a bound on a group at most 16, the product of all bounds at most 4096 and of
- * group bounds at most 64; back-references (\1..\9, exponential matching) are refused.
- * NULL if fine, else the reason. */
+/* Guard against patterns whose compiled form or compile time explodes. glibc copies
+ * the repeated expression for {n,m} (up to m copies) and for + (2), so nested or
+ * stacked repetitions multiply; bounded groups that may match the empty string make
+ * regcomp's closure computation take seconds to minutes (measured: "(a*){1,93}+" 8 s).
+ * Refused: back-references (\1..\9, exponential matching), a repetition operator right
+ * after another one (undefined in POSIX; "a{2,3}+++..." exhausts memory), a bound over
+ * 255 (over 16 on a group), a product of all bounds over 4096, and a product of the
+ * repetition factors applied to groups over 256. NULL if fine, else the reason. */
 #define REGEXP_BOUND_MAX 255
 #define REGEXP_GROUP_BOUND_MAX 16
 #define REGEXP_BOUND_PRODUCT_MAX 4096
-#define REGEXP_GROUP_PRODUCT_MAX 64
+#define REGEXP_GROUP_PRODUCT_MAX 256
+
+/* p is at '['; return the closing ']' of the bracket expression, or NULL if none. */
+static const char *bracket_end(const char *p)
+{
+    const char *q = p + 1;
+    if (*q == '^')
+        q++;
+    if (*q == ']')
+        q++;                                     /* a leading ']' is literal */
+    while (*q && *q != ']') {
+        if (*q == '[' && (q[1] == ':' || q[1] == '.' || q[1] == '=')) {
+            char t = q[1];
+            for (q += 2; *q && !(*q == t && q[1] == ']'); q++)
+                ;
+            if (!*q)
+                return NULL;
+            q += 2;
+            continue;
+        }
+        q++;
+    }
+    return *q ? q : NULL;
+}
+
 static const char *pattern_too_costly(const char *pat)
 {
+    enum { OTHER, ATOM, GROUP, REPEAT } prev = OTHER;
     long product = 1, group_product = 1;
-    char prev = 0;
 
-    for (const char *p = pat; *p; prev = *p, p++) {
-        if (*p == '\\') {
+    for (const char *p = pat; *p; p++) {
+        switch (*p) {
+        case '\\':
             if (p[1] >= '1' && p[1] <= '9')
                 return "back-references are not supported";
             if (p[1])
                 p++;
-            continue;
-        }
-        if (*p != '{' || p[1] < '0' || p[1] > '9')
-            continue;
-        int on_group = prev == ')';
-        long biggest = 0;
-        for (p++; *p && *p != '}'; p++) {
-            if (*p >= '0' && *p <= '9') {
+            prev = ATOM;
+            break;
+        case '[':
+            if ((p = bracket_end(p)) == NULL)
+                return NULL;                     /* regcomp reports the error */
+            prev = ATOM;
+            break;
+        case ')':
+            prev = GROUP;
+            break;
+        case '(': case '|': case '^':
+            prev = OTHER;
+            break;
+        case '*': case '+': case '?':
+            if (prev == REPEAT)
+                return "repetition operator after another one";
+            if (*p == '+' && prev == GROUP)
+                group_product *= 2;
+            prev = REPEAT;
+            break;
+        case '{': {
+            if (p[1] < '0' || p[1] > '9') {
+                prev = ATOM;
+                break;
+            }
+            if (prev == REPEAT)
+                return "repetition operator after another one";
+            long biggest = 1;
+            for (p++; *p && *p != '}'; p++) {
+                if (*p < '0' || *p > '9')
+                    continue;
                 long v = 0;
                 while (*p >= '0' && *p <= '9' && v <= REGEXP_BOUND_MAX)
                     v = v * 10 + (*p++ - '0');
                 if (v > REGEXP_BOUND_MAX)
                     return "repetition count too large (at most 255)";
-                if (on_group && v > REGEXP_GROUP_BOUND_MAX)
+                if (prev == GROUP && v > REGEXP_GROUP_BOUND_MAX)
                     return "repetition count of a group too large (at most 16)";
                 if (v > biggest)
                     biggest = v;
                 p--;
             }
-        }
-        if (!*p)
+            if (!*p)
+                return NULL;                     /* regcomp reports the error */
+            product *= biggest;
+            if (prev == GROUP)
+                group_product *= biggest;
+            prev = REPEAT;
             break;
-        if (biggest < 1)
-            biggest = 1;
-        product *= biggest;
-        if (on_group)
-            group_product *= biggest;
+        }
+        default:
+            prev = ATOM;
+            break;
+        }
         if (product > REGEXP_BOUND_PRODUCT_MAX || group_product > REGEXP_GROUP_PRODUCT_MAX)
             return "too many repetitions in one pattern";
     }
@@ -325,10 +378,9 @@ static int dict_regexp_lookup(dict *dd, const char *key, str *value)
             continue;
         }
         if (matched) {
-            if (r->negate) {
-                str_set(value, r->result);
-                return 1;
-            }
+            if (r->negate)                   /* no $N here (checked at open); $$ only */
+                for (int k = 0; k < 10; k++)
+                    m[k].rm_so = m[k].rm_eo = -1;
             if (expand(r->result, key, m, value) < 0) {
                 msg_warn("%s:%d: result too long after $ substitution", d->name, r->lineno);
                 return -1;
