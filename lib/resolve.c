@@ -4,7 +4,15 @@
  * for subdomains, or type:table entries); the class picks the transport parameter, whose
  * value may be "transport" or "transport:nexthop". rcpt_known() checks local recipients
  * against $local_recipient_maps and virtual ones against $virtual_mailbox_maps, with the
- * $recipient_delimiter extension stripped as a fallback (user+ext -> user). */
+ * $recipient_delimiter extension stripped as a fallback (user+ext -> user).
+ *
+ * Routing: the class default is "transport[:nexthop]" from the class's transport
+ * parameter; for the relay and default classes a missing nexthop is $relayhost when set,
+ * else the recipient domain. $transport_maps then overrides it (Postfix transport(5)):
+ * keys "user@domain", "domain", ".parent" for each parent domain, then "*"; values
+ * "transport:nexthop" where an empty transport keeps the class transport and an empty
+ * nexthop the class nexthop. "error:TEXT" / "discard:TEXT" carry text, not a host. A table
+ * that cannot be read gives transport "retry" (qmgr defers with the nexthop as reason). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +29,7 @@ static struct {
     char *transport[4];          /* indexed by enum addr_class: "transport[:nexthop]" */
     char *delimiters;            /* recipient_delimiter */
     char *myhostname;
+    char *relayhost;             /* relayhost: nexthop for relay/default classes */
 } rs;
 
 static const char *const transport_params[4] = {
@@ -37,6 +46,8 @@ void resolve_init(void)
     rs.delimiters = xstrdup(config_str("recipient_delimiter"));
     free(rs.myhostname);
     rs.myhostname = xstrdup(config_str("myhostname"));
+    free(rs.relayhost);
+    rs.relayhost = xstrdup(config_str("relayhost"));
     rs.ready = 1;
 }
 
@@ -119,6 +130,81 @@ static void set_route(struct resolved *out, const char *value, const char *dflt)
     snprintf(out->nexthop, sizeof(out->nexthop), "%s", hop);
 }
 
+/* Transport names are master.cf service names: letters, digits, '-', '_', '.'. */
+static int transport_name_ok(const char *s, size_t n)
+{
+    if (n == 0 || n >= sizeof(((struct resolved *) 0)->transport))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+              || c == '-' || c == '_' || c == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+/* A transport_maps lookup failed or gave nonsense: qmgr defers ("retry"). */
+static void set_retry(struct resolved *out, const char *why)
+{
+    snprintf(out->transport, sizeof(out->transport), "retry");
+    snprintf(out->nexthop, sizeof(out->nexthop), "%s", why);
+}
+
+/* Look addr/dom up in $transport_maps, in the order of resolve.h's comment.
+ * 1 found (value set), 0 not found, -1 lookup error. */
+int resolve_transport_lookup(const char *addr, const char *dom, str *value)
+{
+    char **maps = config_list("transport_maps");
+    int rc = 0;
+
+    if (!maps[0] || !dom || strlen(dom) > ADDR_DOMAIN_MAX) {
+        strv_free(maps);
+        return 0;
+    }
+    if (addr && strchr(addr, '@') && strlen(addr) <= 2 * ADDR_DOMAIN_MAX) {
+        char *key = xstrdup(addr);
+        lowercase(key);
+        rc = dict_lookup_list(maps, key, value);
+        free(key);
+    }
+    if (rc == 0 && *dom)
+        rc = dict_lookup_list(maps, dom, value);
+    /* parent domains: ".example.com" matches every subdomain of example.com */
+    for (const char *p = strchr(dom, '.'); rc == 0 && p && p[1]; p = strchr(p + 1, '.'))
+        rc = dict_lookup_list(maps, p, value);
+    if (rc == 0)
+        rc = dict_lookup_list(maps, "*", value);
+    strv_free(maps);
+    return rc;
+}
+
+/* Apply a transport_maps value "[transport]:[nexthop]" over the class route in out. */
+static void apply_transport_entry(struct resolved *out, const char *value)
+{
+    const char *colon = strchr(value, ':');
+    size_t tlen = colon ? (size_t) (colon - value) : strlen(value);
+    const char *hop = colon ? colon + 1 : "";
+
+    if (tlen > 0) {
+        if (!transport_name_ok(value, tlen)) {
+            msg_warn("transport_maps: bad transport name in \"%.100s\"", value);
+            set_retry(out, "4.3.5 bad transport_maps entry");
+            return;
+        }
+        memcpy(out->transport, value, tlen);
+        out->transport[tlen] = 0;
+    }
+    if (*hop) {
+        if (strlen(hop) >= sizeof(out->nexthop)) {
+            msg_warn("transport_maps: next hop too long in \"%.100s...\"", value);
+            set_retry(out, "4.3.5 bad transport_maps entry");
+            return;
+        }
+        snprintf(out->nexthop, sizeof(out->nexthop), "%s", hop);
+    }
+}
+
 void resolve_addr(const char *addr, struct resolved *out)
 {
     if (!rs.ready)
@@ -142,7 +228,19 @@ void resolve_addr(const char *addr, struct resolved *out)
     }
     memset(out, 0, sizeof(*out));
     out->cls = cls;
-    set_route(out, rs.transport[cls], dom);
+    int remote = cls == ADDR_CLASS_RELAY || cls == ADDR_CLASS_DEFAULT;
+    set_route(out, rs.transport[cls], remote && *rs.relayhost ? rs.relayhost : dom);
+
+    str value;
+    str_init(&value);
+    int rc = resolve_transport_lookup(domain && *domain ? addr : NULL, dom, &value);
+    if (rc < 0) {
+        msg_warn("transport_maps lookup of %.300s failed", addr);
+        set_retry(out, "4.3.0 transport_maps lookup failure");
+    } else if (rc > 0) {
+        apply_transport_entry(out, value.data);
+    }
+    str_free(&value);
     free(dom);
 }
 

@@ -23,7 +23,15 @@ struct resolved {
 
 /* Re-read the parameters used here (after config_load). Call once per process. */
 void resolve_init(void);
+/* Class, then transport and nexthop: the class's transport parameter ($relayhost as the
+ * nexthop of relay/default mail when set), overridden by $transport_maps (see resolve.c).
+ * Special transports (handled by qmgr, no process): "error" (nexthop = "[x.y.z ]text",
+ * bounce), "discard" (nexthop = optional text, drop), "retry" (nexthop = "[x.y.z ]text",
+ * defer; e.g. a transport_maps lookup failure). */
 void resolve_addr(const char *addr, struct resolved *out);
+/* $transport_maps look-up alone (for tests and tools): keys addr (may be NULL), dom,
+ * ".parent" domains, "*". 1 found (value set), 0 not found, -1 table error. */
+int resolve_transport_lookup(const char *addr, const char *dom, str *value);
 const char *addr_class_name(enum addr_class c);
 /* 1 if domain is in the given list parameter ("mydestination", ...). */
 int domain_in_list(const char *param_name, const char *domain);

@@ -79,10 +79,11 @@ static char *errf(const char *fmt, const char *arg)
     str_init(&s);
     str_appendf(&s, fmt, arg ? arg : "");
     str_appends(&s, ": ");
-    size_t before = s.len;
-    tls_errors(&s);
-    if (s.len == before)
-        str_appends(&s, "unknown OpenSSL error");
+    str errs;                          /* separate, so no "; " follows the ": " */
+    str_init(&errs);
+    tls_errors(&errs);
+    str_appends(&s, errs.len ? errs.data : "unknown OpenSSL error");
+    str_free(&errs);
     char *result = str_steal(&s);
     str_free(&s);                      /* str_steal leaves s initialized */
     return result;

@@ -49,7 +49,8 @@ static void deliver_all(struct deliver_msg *m, struct deliver_rcpt *reqs, int nr
         deliver_result_set(&fail, DELIVER_DEFER, "4.3.0", "error reading queue file %s",
                            m->queue_id);
         fail_all(m, rcpts, n, &fail);
-    } else if (smtp_route_find(m->nexthop, &route, &fail) < 0) {
+    } else if (smtp_route_find(m->nexthop, &route, &fail) < 0
+               || smtp_tls_policy_find(m->nexthop, &route.tls, &fail) < 0) {
         fail_all(m, rcpts, n, &fail);
     } else {
         smtp_deliver(m, has_8bit, &route, rcpts, n);
@@ -78,6 +79,7 @@ int main(int argc, char **argv)
 {
     static const struct server_ops ops = {
         .name = "smtp",
+        .pre_init = smtp_tls_pre_init,
         .post_init = smtp_post_init,
         .service = smtp_service,
     };

@@ -8,6 +8,7 @@
  *   smtp_connect.c  walk hosts and addresses, TCP connect with timeout, session limits
  *   smtp_reply.c    read one SMTP reply, strictly bounded
  *   smtp_proto.c    the SMTP dialog of one session (EHLO, MAIL, RCPT, DATA, QUIT)
+ *   smtp_tls.c      TLS policy per destination and the STARTTLS exchange
  * One connection per message for now (no connection cache). */
 #ifndef POSTERN_SMTP_H
 #define POSTERN_SMTP_H
@@ -16,6 +17,7 @@
 #include "deliver_request.h"
 #include "dns.h"
 #include "str.h"
+#include "tls.h"
 
 #define SMTP_MAX_RCPTS 1000            /* recipients per request */
 #define SMTP_DSN_MAX 16
@@ -34,6 +36,15 @@ struct smtp_rcpt {
     double conn_setup, xfer;           /* delays c and d for the log */
 };
 
+/* TLS policy of one destination (smtp_tls.c) */
+#define SMTP_TLS_MATCH_MAX 16
+struct smtp_tls_policy {
+    enum tls_level level;
+    char *match[SMTP_TLS_MATCH_MAX];   /* names for verify ("hostname", "nexthop" or literal) */
+    int nmatch;
+    char domain[DNS_NAME_MAX + 1];     /* destination domain ("" for [host]) */
+};
+
 /* --- smtp_route.c --- */
 struct smtp_host {
     char name[DNS_NAME_MAX + 1];
@@ -45,6 +56,7 @@ struct smtp_route {
     int count;
     int port;
     int mx;                            /* hosts came from an MX lookup */
+    struct smtp_tls_policy tls;        /* TLS policy for this destination */
 };
 /* Resolve the nexthop into hosts. 0 ok; -1 with fail set (defer/bounce for everyone). */
 int smtp_route_find(const char *nexthop, struct smtp_route *route, struct deliver_result *fail);
@@ -54,6 +66,15 @@ void smtp_route_free(struct smtp_route *route);
 int smtp_nexthop_parse(const char *nexthop, char *host, size_t hostlen, int *port, int *literal);
 /* 1 if name is our own host name ($myhostname). */
 int smtp_is_myself(const char *name);
+
+/* --- smtp_tls.c --- */
+/* Build the client TLS context (pre_init: files still readable). Failure is logged;
+ * mandatory TLS is then deferred. */
+void smtp_tls_pre_init(void);
+/* The policy for a nexthop. 0, or -1 with fail set (defer: bad policy or lookup error). */
+int smtp_tls_policy_find(const char *nexthop, struct smtp_tls_policy *p,
+                         struct deliver_result *fail);
+void smtp_tls_policy_free(struct smtp_tls_policy *p);
 
 /* --- smtp_reply.c --- */
 struct smtp_reply {
@@ -83,7 +104,15 @@ struct smtp_session {
     long size_limit;
     int final_server;                  /* no other server will be tried after this one */
     double start;                      /* session set up (for delays c/d) */
+    int starttls_offered;              /* EHLO listed STARTTLS */
+    const struct smtp_tls_policy *tls_policy;
+    tls_sess *tls;                     /* after a successful STARTTLS */
+    int helo_timeout_ms;
 };
+/* (smtp_tls.c) STARTTLS on a session after EHLO: 0 TLS is up (logged; EHLO must be sent
+ * again); -1 refused (STARTTLS rejected or TLS unavailable; the plain-text session is
+ * still usable); -2 the connection is unusable. why says what happened. */
+int smtp_tls_starttls(struct smtp_session *s, struct smtp_reply *reply, str *why);
 enum smtp_session_rc { SESSION_DONE = 0, SESSION_NEXT = 1, SESSION_LOOP = 2 };
 /* Run the dialog on a connected session for every recipient not yet done. Sets results;
  * SESSION_NEXT means some recipients may do better at the next server. */

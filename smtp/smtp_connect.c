@@ -145,8 +145,10 @@ void smtp_deliver(struct deliver_msg *m, int has_8bit, struct smtp_route *route,
             snprintf(s.relay, sizeof(s.relay), "%s[%s]:%d", s.host, s.addr, s.port);
             s.final_server = (h == route->count - 1 && a == addrs.count - 1)
                              || tries >= addr_limit || sessions >= sess_limit;
+            s.tls_policy = &route->tls;
             s.b = bio_open(fd, 1000);
             rc = smtp_session_run(&s, m, rcpts, n);
+            tls_sess_close(s.tls, s.b);
             bio_close(s.b);
             if (rc != SESSION_NEXT)
                 stop = 1;

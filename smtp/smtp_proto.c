@@ -167,9 +167,13 @@ static int loops_back(struct dialog *d)
 
 static void parse_ehlo(struct smtp_session *s, const struct smtp_reply *r)
 {
+    s->pipelining = s->eightbit = s->size_offered = s->starttls_offered = 0;
+    s->size_limit = 0;
     for (int i = 1; i < r->nlines; i++) {
         const char *l = r->lines[i];
-        if (strcasecmp(l, "PIPELINING") == 0)
+        if (strcasecmp(l, "STARTTLS") == 0)
+            s->starttls_offered = 1;
+        else if (strcasecmp(l, "PIPELINING") == 0)
             s->pipelining = 1;
         else if (strcasecmp(l, "8BITMIME") == 0)
             s->eightbit = 1;
@@ -198,34 +202,29 @@ static void demote(struct dialog *d)
     }
 }
 
-/* Greeting and EHLO/HELO. -1 = stop with the session result in *rc. */
-static int handshake(struct dialog *d, int *rc)
+/* Mandatory TLS could not be had on this server: defer everyone still open here and
+ * let the next server try. */
+static int tls_trouble(struct dialog *d, const char *dsn, const char *reason, int quit)
+{
+    set_list(d, d->active, d->nactive, DELIVER_DEFER, dsn, reason);
+    if (quit)
+        send_quit(d);
+    return SESSION_NEXT;
+}
+
+/* EHLO (HELO after a 5xx). 0, or -1 = stop with the session result in *rc. */
+static int hello(struct dialog *d, int *rc, int allow_helo)
 {
     const char *err, *helo = config_str("smtp_helo_name");
 
-    if (read_reply(d, "smtp_helo_timeout", &err) < 0) {
-        *rc = session_trouble(d, err, "receiving the initial server greeting");
-        return -1;
-    }
-    if (d->reply.code / 100 != 2) {
-        apply_reply(d, d->active, d->nactive, "initial greeting");
-        demote(d);                      /* a 5xx greeting is not final: try the next server */
-        send_quit(d);
-        *rc = SESSION_NEXT;
-        return -1;
-    }
-    if (names_myself(d->reply.lines[0])) {
-        *rc = loops_back(d);
-        send_quit(d);
-        return -1;
-    }
     bio_set_timeout(d->s->b, timeout_ms("smtp_helo_timeout"));
     bio_printf(d->s->b, "EHLO %s\r\n", helo);
     if (read_reply(d, "smtp_helo_timeout", &err) < 0) {
         *rc = session_trouble(d, err, "receiving the EHLO reply");
         return -1;
     }
-    if (d->reply.code / 100 == 5) {
+    if (d->reply.code / 100 == 5 && allow_helo) {
+        parse_ehlo(d->s, &d->reply);        /* no extensions at all */
         bio_printf(d->s->b, "HELO %s\r\n", helo);
         if (read_reply(d, "smtp_helo_timeout", &err) < 0) {
             *rc = session_trouble(d, err, "receiving the HELO reply");
@@ -252,6 +251,70 @@ static int handshake(struct dialog *d, int *rc)
         return -1;
     }
     return 0;
+}
+
+/* STARTTLS as the destination's policy asks. 0 go on, -1 stop with *rc. */
+static int start_tls(struct dialog *d, int *rc)
+{
+    struct smtp_session *s = d->s;
+    enum tls_level level = s->tls_policy ? s->tls_policy->level : TLS_LEV_NONE;
+    str why;
+    int r;
+
+    if (level == TLS_LEV_NONE)
+        return 0;
+    str_init(&why);
+    if (!s->starttls_offered) {
+        if (level >= TLS_LEV_ENCRYPT) {
+            str_printf(&why, "TLS is required, but was not offered by host %s[%s]", s->host,
+                       s->addr);
+            *rc = tls_trouble(d, "4.7.4", why.data, 1);
+        }
+        str_free(&why);
+        return level >= TLS_LEV_ENCRYPT ? -1 : 0;
+    }
+    s->helo_timeout_ms = timeout_ms("smtp_helo_timeout");
+    r = smtp_tls_starttls(s, &d->reply, &why);
+    if (r == 0) {
+        str_free(&why);
+        return hello(d, rc, 0);
+    }
+    if (r == -1 && level < TLS_LEV_ENCRYPT) {
+        msg_info("%s: %s; continuing without TLS", d->m->queue_id, why.data);
+        str_free(&why);
+        return 0;
+    }
+    if (r == -2)
+        msg_info("%s: %s", d->m->queue_id, why.data);
+    *rc = tls_trouble(d, level >= TLS_LEV_ENCRYPT ? "4.7.5" : "4.4.2", why.data, r == -1);
+    str_free(&why);
+    return -1;
+}
+
+/* Greeting, EHLO/HELO and STARTTLS. -1 = stop with the session result in *rc. */
+static int handshake(struct dialog *d, int *rc)
+{
+    const char *err;
+
+    if (read_reply(d, "smtp_helo_timeout", &err) < 0) {
+        *rc = session_trouble(d, err, "receiving the initial server greeting");
+        return -1;
+    }
+    if (d->reply.code / 100 != 2) {
+        apply_reply(d, d->active, d->nactive, "initial greeting");
+        demote(d);                      /* a 5xx greeting is not final: try the next server */
+        send_quit(d);
+        *rc = SESSION_NEXT;
+        return -1;
+    }
+    if (names_myself(d->reply.lines[0])) {
+        *rc = loops_back(d);
+        send_quit(d);
+        return -1;
+    }
+    if (hello(d, rc, 1) < 0)
+        return -1;
+    return start_tls(d, rc);
 }
 
 /* Write one content line: dot-stuffed, split into pieces of at most `limit` bytes

@@ -156,6 +156,7 @@ int smtp_route_find(const char *nexthop, struct smtp_route *route, struct delive
 
 void smtp_route_free(struct smtp_route *route)
 {
+    smtp_tls_policy_free(&route->tls);
     free(route->hosts);
     route->hosts = NULL;
     route->count = 0;

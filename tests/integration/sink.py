@@ -6,9 +6,15 @@
     s.replies["rcpt"] = "451 4.3.0 try later"      # per command: greeting ehlo helo mail
                                                     # rcpt data dot quit (str or callable)
     s.ehlo_lines = ["PIPELINING", "SIZE 1000", "8BITMIME"]
-    s.messages     -> [{"helo", "mail_from", "mail_params", "rcpts", "data"}]
+    s.messages     -> [{"helo", "mail_from", "mail_params", "rcpts", "data", "tls"}]
     s.connections  -> number of sessions seen
+    s.tls_context = ssl server context   # optional: offer STARTTLS (RFC 3207)
+    s.tls_sessions -> [(version, cipher name)] of the completed TLS handshakes
     sinks.stop()
+
+With a tls_context, EHLO offers STARTTLS (only before TLS); after the handshake the
+session starts over (RFC 3207: EHLO again) and each message records "tls": the TLS
+version ("TLSv1.3") or None for plain text. A failed handshake ends the session.
 
 A reply value may be a callable taking the command argument (e.g. the RCPT address) and
 returning the reply line(s) ("\\n" separates the lines of a multi-line reply). Only
@@ -17,6 +23,7 @@ as received with dot-unstuffing (CRLF line ends). Every read is bounded by `time
 """
 import socket
 import socketserver
+import ssl
 import threading
 
 DEFAULT_REPLIES = {
@@ -43,6 +50,9 @@ class Sink:
         self.messages = []
         self.commands = []
         self.connections = 0
+        self.tls_context = None
+        self.tls_sessions = []
+        self.tls_failures = 0
         self.lock = threading.Lock()
         self.server = None
 
@@ -59,9 +69,10 @@ class Sink:
             out += code + "-" + line[4:] + "\r\n" if line[:3] == code else line + "\r\n"
         return out + lines[-1] + "\r\n"
 
-    def handle(self, rfile, wfile):
+    def handle(self, rfile, wfile, sock=None):
         with self.lock:
             self.connections += 1
+        tls = None
         def send(text):
             wfile.write(text.encode("latin-1"))
             wfile.flush()
@@ -84,6 +95,8 @@ class Sink:
                 if reply.startswith("250"):
                     first = reply.rstrip("\r\n").split("\r\n")
                     body = [l[4:] for l in first] + self.ehlo_lines
+                    if self.tls_context is not None and tls is None and sock is not None:
+                        body.append("STARTTLS")
                     reply = "".join("250-%s\r\n" % l for l in body[:-1]) + "250 %s\r\n" % body[-1]
                     helo = line[5:]
                 send(reply)
@@ -127,9 +140,23 @@ class Sink:
                     with self.lock:
                         self.messages.append({"helo": helo, "mail_from": mail_from,
                                               "mail_params": params, "rcpts": list(rcpts),
-                                              "data": b"".join(data)})
+                                              "data": b"".join(data), "tls": tls})
                 mail_from, rcpts = None, []
                 send(reply)
+            elif line.upper() == "STARTTLS" and self.tls_context is not None \
+                    and tls is None and sock is not None:
+                send("220 2.0.0 Ready to start TLS\r\n")
+                try:
+                    sock = self.tls_context.wrap_socket(sock, server_side=True)
+                except (ssl.SSLError, OSError):
+                    with self.lock:
+                        self.tls_failures += 1
+                    return
+                tls = sock.version()
+                with self.lock:
+                    self.tls_sessions.append((tls, sock.cipher()[0]))
+                rfile, wfile = sock.makefile("rb"), sock.makefile("wb")
+                helo, mail_from, params, rcpts = None, None, "", []
             elif verb == "RSET":
                 mail_from, rcpts = None, []
                 send("250 2.0.0 Ok\r\n")
@@ -144,7 +171,7 @@ class _Handler(socketserver.StreamRequestHandler):
     def handle(self):
         self.request.settimeout(self.server.sink.timeout)
         try:
-            self.server.sink.handle(self.rfile, self.wfile)
+            self.server.sink.handle(self.rfile, self.wfile, self.request)
         except (EOFError, OSError, socket.timeout):
             pass
 
