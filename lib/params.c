@@ -192,6 +192,22 @@ const struct param_def param_table[] = {
     { "bounce_service_name", PARAM_STR, "bounce", 0 },        /* master.cf service */
     { "2bounce_notice_recipient", PARAM_STR, "postmaster", 0 }, /* gets double bounces */
 
+    /* anti-abuse: anvil limits, bans, pregreet (anvil/, smtpd/smtpd_anvil.c ...) */
+    { "anvil_rate_time_unit", PARAM_TIME, "60s", 's' },       /* window of the rate limits */
+    { "anvil_ban_state_file", PARAM_STR, "$queue_directory/pid/anvil_bans", 0 },
+    { "smtpd_client_connection_count_limit", PARAM_INT, "50", 0 }, /* 0 = no limit */
+    { "smtpd_client_connection_rate_limit", PARAM_INT, "0", 0 },
+    { "smtpd_client_message_rate_limit", PARAM_INT, "0", 0 },
+    { "smtpd_client_recipient_rate_limit", PARAM_INT, "0", 0 },
+    { "smtpd_client_event_limit_exceptions", PARAM_LIST, "$mynetworks", 0 },
+    { "smtpd_ban_threshold", PARAM_INT, "0", 0 },              /* abuse events; 0 = no bans */
+    { "smtpd_ban_window", PARAM_TIME, "10m", 's' },
+    { "smtpd_ban_time", PARAM_TIME, "1h", 's' },
+    { "smtpd_pregreet_wait", PARAM_TIME, "0s", 's' },          /* 0 = no pregreet test */
+
+    /* metrics (master's Prometheus endpoint) */
+    { "metrics_listen", PARAM_STR, "", 0 },                    /* "" = off; host:port */
+
     { NULL, PARAM_STR, NULL, 0 }
 };
 

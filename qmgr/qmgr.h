@@ -16,6 +16,7 @@
 #define POSTERN_QMGR_H
 #include <stddef.h>
 #include <time.h>
+#include "attr.h"
 #include "qfile.h"
 #include "queue.h"
 #include "str.h"
@@ -34,6 +35,7 @@ struct qmgr_message {
     long long active_since_ms;     /* event_now_ms() when it entered active/ */
     int jobs_pending;              /* jobs not finished yet */
     int deferred_count;            /* recipients deferred in this pass */
+    int notifying;                 /* waiting for the bounce service (qmgr_bounce.c) */
     struct qmgr_message *prev, *next;
 };
 
@@ -110,9 +112,12 @@ void qmgr_message_free_all(void);
 
 /* ---- qmgr_defer.c ---- */
 long qmgr_backoff_seconds(long age);
-/* Message finished with deferred recipients: set the retry time and move it to
- * deferred/, or expire it. Returns nothing; logs what it did. */
+/* Message finished with deferred recipients (or a notification still to send): set the
+ * retry time and move it to deferred/. Logs what it did. */
 void qmgr_defer_message(struct qmgr_message *msg);
+/* If msg is older than its queue lifetime, turn its deferred recipients into bounces
+ * ("expired", 4.4.7; bounce_add + marked done, deferred_count becomes 0). 1 if it did. */
+int qmgr_expire_message(struct qmgr_message *msg);
 
 /* ---- qmgr_entry.c ---- */
 void qmgr_entry_init(void);
@@ -138,10 +143,30 @@ void qmgr_entry_free_all(void);
  * qmgr_message_job_done(). */
 int qmgr_deliver_start(struct qmgr_job *job, char *why, size_t whylen);
 void qmgr_deliver_abort_all(void);
+/* A one-shot request to another private service over the same machinery: connect (one
+ * attempt), expect "protocol=PROTOCOL", send `request`, read one reply list. Later calls
+ * done(ctx, reply, NULL) or done(ctx, NULL, why) exactly once, unless qmgr shuts down
+ * first (qmgr_deliver_abort_all drops it silently). Returns -1 (why set, done is not
+ * called) when the connect fails at once. */
+typedef void (*qmgr_request_done_fn)(void *ctx, const attr_list *reply, const char *failure);
+int qmgr_request_start(const char *service, const char *protocol, const char *log_id,
+                       const attr_list *request, long timeout_ms,
+                       qmgr_request_done_fn done, void *ctx, char *why, size_t whylen);
 
-/* ---- qmgr_bounce.c ---- */
-/* Hook for the non-delivery notification to the sender (not yet implemented). */
+/* ---- qmgr_bounce.c: non-delivery notifications (bounce/ID + the bounce service) ---- */
+/* Append "recipient dsn reason action=failed" to $queue_directory/bounce/ID. Call
+ * before the recipient is marked done. */
 void bounce_add(const char *queue_id, const char *rcpt, const char *dsn, const char *reason);
+/* 1 if bounce/ID exists (some recipient failed and nobody was told yet). */
+int qmgr_bounce_pending(const char *queue_id);
+/* Ask the bounce service to notify the sender about bounce/ID. Later calls
+ * qmgr_message_notified(m, ok). Returns -1 (logged) if the request could not start. */
+int qmgr_bounce_notify(struct qmgr_message *m);
+void qmgr_bounce_log_remove(const char *queue_id);
+/* qmgr_message.c: the notification for m ended (ok: bounce/ID can go). */
+void qmgr_message_notified(struct qmgr_message *m, int ok);
+/* qmgr_message.c: mark recipient ri of m done in its queue file. */
+void qmgr_message_mark_done(struct qmgr_message *m, int ri);
 
 /* ---- qmgr_log.c ---- */
 /* Copy s into out with control characters and non-ASCII replaced by '?' (log safety). */

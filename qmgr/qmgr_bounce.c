@@ -1,16 +1,121 @@
-/* qmgr_bounce.c: the hook for non-delivery notifications.
+/* qmgr_bounce.c: qmgr's half of non-delivery notifications (man/bounce.8).
  *
- * qmgr calls bounce_add() for every recipient that bounced (agent said "bounced") or
- * expired in the queue. Generating the DSN message to the sender (RFC 3464) is the next
- * piece of work; until then this only says so in the log, so nobody mistakes a logged
- * bounce for a delivered notification. */
+ * Every recipient that bounced (the agent said "bounced") or expired is appended to the
+ * per-message bounce log $queue_directory/bounce/ID, one attribute list each (lib/attr.h
+ * encoding, like the defer log in qmgr_deferlog.c):
+ *     recipient=<address>  dsn=<x.y.z>  reason=<text>  action=failed
+ * before the recipient is marked done in the queue file, so a crash cannot lose it.
+ * When the message is finished and bounce/ID exists, qmgr_bounce_notify() asks the
+ * bounce service (private/$bounce_service_name) over qmgr_request_start(), in the event
+ * loop, with "queue_name=active queue_id=ID". The service replies "status=0" with the
+ * notification's queue_id (empty when it discarded a failed double bounce) or "status=4"
+ * with a reason; only after status=0 is bounce/ID removed. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "attr.h"
+#include "config.h"
 #include "log.h"
+#include "queue.h"
+#include "str.h"
 #include "qmgr.h"
+
+#define BOUNCE_TIMEOUT_MAX_S 3600
 
 void bounce_add(const char *queue_id, const char *rcpt, const char *dsn, const char *reason)
 {
-    (void)rcpt;
-    (void)dsn;
-    (void)reason;
-    msg_info("%s: bounce notification not yet implemented", queue_id);
+    char path[4096];
+    if (!queue_path(path, sizeof(path), qmgr_qdir, "bounce", queue_id)) {
+        msg_warn("%s: bounce log path too long", queue_id);
+        return;
+    }
+    attr_list l;
+    attr_init(&l);
+    attr_add(&l, "recipient", rcpt);
+    attr_add(&l, "dsn", dsn ? dsn : "5.0.0");
+    attr_add(&l, "reason", reason ? reason : "");
+    attr_add(&l, "action", "failed");
+    str buf;
+    str_init(&buf);
+    attr_encode(&l, &buf);
+    attr_free(&l);
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0 || write(fd, buf.data, buf.len) != (ssize_t)buf.len)
+        msg_warn("%s: append to bounce log %s: %s (the sender may not be notified)",
+                 queue_id, path, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    str_free(&buf);
+}
+
+int qmgr_bounce_pending(const char *queue_id)
+{
+    char path[4096];
+    struct stat st;
+    if (!queue_path(path, sizeof(path), qmgr_qdir, "bounce", queue_id))
+        return 0;
+    return lstat(path, &st) == 0;
+}
+
+void qmgr_bounce_log_remove(const char *queue_id)
+{
+    if (queue_remove(qmgr_qdir, "bounce", queue_id) < 0 && errno != ENOENT)
+        msg_warn("%s: remove bounce log: %s", queue_id, strerror(errno));
+}
+
+/* The bounce service answered (reply) or failed (failure). */
+static void notify_done(void *ctx, const attr_list *reply, const char *failure)
+{
+    struct qmgr_message *m = ctx;
+    long status = -1;
+    if (reply) {
+        const char *id = attr_get(reply, "queue_id");
+        const char *reason = attr_get(reply, "reason");
+        if (attr_get_long(reply, "status", &status) < 0 || (status != 0 && status != 4)
+            || reply->count != 2 || (status == 0 && !id) || (status == 4 && !reason)) {
+            msg_warn("%s: private/%s: malformed reply from the bounce service",
+                     m->id, config_str("bounce_service_name"));
+            status = -1;
+            failure = "bounce service protocol error";
+        } else if (status == 4) {
+            str why;
+            str_init(&why);
+            qmgr_printable(&why, reason);
+            msg_warn("%s: sender notification failed: %s", m->id, why.data);
+            str_free(&why);
+        }
+    }
+    if (failure)
+        msg_warn("%s: sender notification failed: %s", m->id, failure);
+    qmgr_message_notified(m, status == 0);
+}
+
+static long bounce_timeout_ms(void)
+{
+    long secs = config_time("daemon_timeout");
+    if (secs < 1)
+        secs = 1;
+    if (secs > BOUNCE_TIMEOUT_MAX_S)
+        secs = BOUNCE_TIMEOUT_MAX_S;
+    return secs * 1000;
+}
+
+int qmgr_bounce_notify(struct qmgr_message *m)
+{
+    const char *service = config_str("bounce_service_name");
+    char why[512];
+    attr_list req;
+    attr_init(&req);
+    attr_add(&req, "queue_name", "active");
+    attr_add(&req, "queue_id", m->id);
+    int rc = qmgr_request_start(service, "bounce", m->id, &req, bounce_timeout_ms(),
+                                notify_done, m, why, sizeof(why));
+    attr_free(&req);
+    if (rc < 0)
+        msg_warn("%s: sender notification failed: %s", m->id, why);
+    return rc;
 }

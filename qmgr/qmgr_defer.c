@@ -4,8 +4,8 @@
  * [$minimal_backoff_time, $maximal_backoff_time]; the retry time is stored as the file's
  * mtime and the file moves to deferred/, where qmgr_scan.c finds it when the time comes.
  * A message older than $maximal_queue_lifetime ($bounce_queue_lifetime for the null
- * sender) is not deferred again: its remaining recipients are bounced (bounce_add) and
- * the file is removed. */
+ * sender) is not deferred again: qmgr_expire_message() turns its remaining recipients
+ * into bounces (bounce_add, marked done) and qmgr_message.c has the sender notified. */
 #include <errno.h>
 #include <stdio.h>
 #include <fcntl.h>
@@ -47,8 +47,15 @@ long qmgr_backoff_seconds(long age)
     return age;
 }
 
-static void expire_message(struct qmgr_message *m, long age)
+int qmgr_expire_message(struct qmgr_message *m)
 {
+    load_times();
+    long age = (long)(time(NULL) - m->env.arrival_sec);
+    if (age < 0)
+        age = 0;
+    long lifetime = m->env.sender[0] ? queue_lifetime : bounce_lifetime;
+    if (age < lifetime || m->deferred_count == 0)
+        return 0;
     char why[128];
     snprintf(why, sizeof(why), "message expired after %ld seconds in the queue", age);
     for (int i = 0; i < m->env.rcpt_count; i++) {
@@ -56,13 +63,11 @@ static void expire_message(struct qmgr_message *m, long age)
             continue;
         qmgr_log_rcpt(m, i, m->active_since_ms, "4.4.7", "expired", why);
         bounce_add(m->id, m->env.rcpts[i].address, "4.4.7", why);
+        qmgr_message_mark_done(m, i);
+        m->rcpt_state[i] = RCPT_DONE;
     }
-    if (queue_remove(qmgr_qdir, "active", m->id) < 0 && errno != ENOENT) {
-        msg_warn("%s: remove: %s", m->id, strerror(errno));
-    } else {
-        qmgr_defer_log_remove(m->id);
-        msg_info("%s: removed", m->id);
-    }
+    m->deferred_count = 0;
+    return 1;
 }
 
 void qmgr_defer_message(struct qmgr_message *m)
@@ -72,11 +77,6 @@ void qmgr_defer_message(struct qmgr_message *m)
     long age = (long)(now - m->env.arrival_sec);
     if (age < 0)
         age = 0;
-    long lifetime = m->env.sender[0] ? queue_lifetime : bounce_lifetime;
-    if (age >= lifetime) {
-        expire_message(m, age);
-        return;
-    }
     long backoff = qmgr_backoff_seconds(age);
     char path[4096];
     queue_path(path, sizeof(path), qmgr_qdir, "active", m->id);

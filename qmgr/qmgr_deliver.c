@@ -8,7 +8,11 @@
  * error or timeout defers every recipient of the job ("delivery temporarily suspended:
  * ..."), a reply that does not match the request defers them with "delivery agent
  * protocol error". The connection is closed after each request; a later agent reuse
- * would keep `struct qmgr_deliver` alive and start the next job at STATE_SEND. */
+ * would keep `struct qmgr_deliver` alive and start the next job at STATE_SEND.
+ *
+ * The same connection machinery runs qmgr's other one-shot requests (the bounce
+ * service, qmgr_bounce.c): qmgr_request_start() sends any attribute list to any
+ * private service and hands the one reply list, or the failure, to a callback. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -37,7 +41,11 @@ enum deliver_state { STATE_PROTOCOL, STATE_SEND, STATE_REPLY };
 struct qmgr_deliver {
     int fd;
     enum deliver_state state;
-    struct qmgr_job *job;
+    struct qmgr_job *job;               /* a delivery request, or NULL: */
+    const char *protocol;               /* greeting expected: "delivery", "bounce" */
+    qmgr_request_done_fn done;          /* ... a generic request's completion */
+    void *done_ctx;
+    char log_id[QUEUE_ID_MAX];          /* queue ID for log lines */
     char service[80];                   /* "private/local" for messages */
     str out;                            /* encoded request */
     size_t out_pos;
@@ -111,10 +119,23 @@ static void conn_close(struct qmgr_deliver *c)
     free(c);
 }
 
+/* A generic request ended: close, then tell its owner (which may free anything). */
+static void request_finish(struct qmgr_deliver *c, const attr_list *reply, const char *failure)
+{
+    qmgr_request_done_fn done = c->done;
+    void *ctx = c->done_ctx;
+    conn_close(c);
+    done(ctx, reply, failure);
+}
+
 /* The agent failed: defer the whole job. */
 static void conn_fail(struct qmgr_deliver *c, const char *reason)
 {
     struct qmgr_job *job = c->job;
+    if (!job) {
+        request_finish(c, NULL, reason);
+        return;
+    }
     conn_close(c);
     job->conn = NULL;
     qmgr_entry_job_finished(job, 0, reason);
@@ -124,13 +145,18 @@ static void conn_fail(struct qmgr_deliver *c, const char *reason)
 
 static void conn_suspended(struct qmgr_deliver *c, const char *what)
 {
-    char reason[256];
+    char reason[512];
     snprintf(reason, sizeof(reason), "delivery temporarily suspended: %s: %s", c->service, what);
     conn_fail(c, reason);
 }
 
 static void conn_protocol_error(struct qmgr_deliver *c, const char *detail)
 {
+    if (!c->job) {
+        msg_warn("%s: %s: protocol error: %s", c->log_id, c->service, detail);
+        conn_fail(c, "service protocol error");
+        return;
+    }
     msg_warn("%s: %s: delivery agent protocol error: %s", c->job->msg->id, c->service, detail);
     conn_fail(c, "delivery agent protocol error");
 }
@@ -208,12 +234,12 @@ static void apply_reply(struct qmgr_deliver *c, const attr_list *l)
                                        reply_get(l, j, "reason")->value);
             continue;
         }
-        qmgr_message_rcpt_done(job, j);
-        if (strcmp(st, "bounced") == 0) {
+        if (strcmp(st, "bounced") == 0) {      /* logged before it is marked done */
             const struct qfile_rcpt *r = &job->msg->env.rcpts[job->rcpt_index[j]];
             bounce_add(job->msg->id, r->address, reply_get(l, j, "dsn")->value,
                        reply_get(l, j, "reason")->value);
         }
+        qmgr_message_rcpt_done(job, j);
     }
     qmgr_message_job_done(job);
 }
@@ -267,16 +293,25 @@ static int process_input(struct qmgr_deliver *c)
         c->in_len -= (size_t)used;
         if (c->state == STATE_PROTOCOL) {
             const char *proto = attr_get(&l, "protocol");
-            int good = l.count == 1 && proto && strcmp(proto, "delivery") == 0;
+            int good = l.count == 1 && proto && strcmp(proto, c->protocol) == 0;
             attr_free(&l);
             if (!good) {
-                conn_protocol_error(c, "expected protocol=delivery");
+                conn_protocol_error(c, c->job ? "expected protocol=delivery"
+                                              : "unexpected protocol greeting");
                 return -1;
             }
             c->state = STATE_SEND;
             if (send_request(c) < 0)
                 return -1;
             continue;
+        }
+        if (!c->job) {
+            if (c->in_len > 0)
+                msg_warn("%s: %s: ignoring %zu bytes after the reply",
+                         c->log_id, c->service, c->in_len);
+            request_finish(c, &l, NULL);
+            attr_free(&l);
+            return -1;
         }
         const char *bad = reply_check(&l, c->job);
         if (bad) {
@@ -336,6 +371,11 @@ static void conn_timeout(void *ctx)
 {
     struct qmgr_deliver *c = ctx;
     c->timer = 0;
+    if (!c->job) {
+        conn_fail(c, c->state == STATE_PROTOCOL ? "timeout waiting for the service"
+                                                : "service timed out");
+        return;
+    }
     conn_suspended(c, c->state == STATE_PROTOCOL ? "timeout waiting for the delivery agent"
                                                  : "delivery agent timed out");
 }
@@ -358,6 +398,7 @@ int qmgr_deliver_start(struct qmgr_job *job, char *why, size_t whylen)
     struct qmgr_deliver *c = xcalloc(1, sizeof(*c));
     c->fd = fd;
     c->job = job;
+    c->protocol = "delivery";
     c->state = STATE_PROTOCOL;
     snprintf(c->service, sizeof(c->service), "private/%s", transport);
     str_init(&c->out);
@@ -375,12 +416,49 @@ int qmgr_deliver_start(struct qmgr_job *job, char *why, size_t whylen)
     return 0;
 }
 
+int qmgr_request_start(const char *service, const char *protocol, const char *log_id,
+                       const attr_list *request, long timeout_ms,
+                       qmgr_request_done_fn done, void *ctx, char *why, size_t whylen)
+{
+    int fd = ipc_connect("private", service, 0);       /* one attempt, no sleeping */
+    if (fd < 0) {
+        snprintf(why, whylen, "connect to private/%s: %s", service, strerror(errno));
+        return -1;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+        snprintf(why, whylen, "private/%s: fcntl: %s", service, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    struct qmgr_deliver *c = xcalloc(1, sizeof(*c));
+    c->fd = fd;
+    c->protocol = protocol;
+    c->done = done;
+    c->done_ctx = ctx;
+    c->state = STATE_PROTOCOL;
+    snprintf(c->log_id, sizeof(c->log_id), "%s", log_id);
+    snprintf(c->service, sizeof(c->service), "private/%s", service);
+    str_init(&c->out);
+    attr_encode(request, &c->out);
+    c->in_max = REPLY_BASE_BYTES;
+    c->timer = event_timer(timeout_ms, conn_timeout, c);
+    c->next = conns;
+    if (conns)
+        conns->prev = c;
+    conns = c;
+    event_add_read(fd, conn_readable, c);
+    return 0;
+}
+
 void qmgr_deliver_abort_all(void)
 {
     while (conns) {
         struct qmgr_job *job = conns->job;
         conn_close(conns);
-        free(job->rcpt_index);
-        free(job);
+        if (job) {
+            free(job->rcpt_index);
+            free(job);
+        }
     }
 }

@@ -5,8 +5,12 @@
  * logs "from=<..>, size=N, nrcpt=N (queue active)", resolves every recipient that is not
  * done yet to (transport, nexthop) and files it as part of a job (qmgr_entry.c). Job
  * results come back here: sent/bounced recipients are marked done in the file (no fsync,
- * see DESIGN.md 2), deferred ones are only counted. When the last job finishes the file
- * is removed (nothing left) or handed to qmgr_defer.c. The file is not kept open between
+ * see DESIGN.md 2), deferred ones are only counted. When the last job finishes, an
+ * expired message's deferred recipients become bounces (qmgr_defer.c); if bounce/ID
+ * exists the bounce service is asked to notify the sender (qmgr_bounce.c) and the
+ * message waits for its answer (a failure keeps the message, deferred, and the
+ * notification is retried). Then the file is removed (nothing left) or handed to
+ * qmgr_defer.c. The file is not kept open between
  * jobs, so the number of open descriptors does not grow with the active queue. */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +27,7 @@
 #include "resolve.h"
 #include "str.h"
 #include "qmgr.h"
+#include "qmgr_special.h"
 
 static struct qmgr_message *messages;   /* all messages in memory */
 static int mark_fd = -1;                /* open active file while a job's results apply */
@@ -116,19 +121,48 @@ static int read_envelope(const char *id, struct qfile_env *env)
     return 0;
 }
 
-static void message_finish(struct qmgr_message *m)
+/* Remove the message (nothing left to do) or defer it; then forget it. */
+static void message_done(struct qmgr_message *m, int notification_failed)
 {
-    if (m->deferred_count == 0) {
+    if (m->deferred_count == 0 && !notification_failed) {
         if (queue_remove(qmgr_qdir, "active", m->id) < 0 && errno != ENOENT) {
             msg_warn("%s: remove: %s", m->id, strerror(errno));
         } else {
             qmgr_defer_log_remove(m->id);
+            qmgr_bounce_log_remove(m->id);
             msg_info("%s: removed", m->id);
         }
     } else {
         qmgr_defer_message(m);
     }
     message_free(m);
+}
+
+static void message_finish(struct qmgr_message *m)
+{
+    qmgr_expire_message(m);
+    if (qmgr_bounce_pending(m->id)) {
+        if (mark_msg == m) {           /* nothing more to mark while we wait */
+            close(mark_fd);
+            mark_fd = -1;
+            mark_msg = NULL;
+        }
+        if (qmgr_bounce_notify(m) == 0) {
+            m->notifying = 1;          /* qmgr_message_notified() continues */
+            return;
+        }
+        message_done(m, 1);
+        return;
+    }
+    message_done(m, 0);
+}
+
+void qmgr_message_notified(struct qmgr_message *m, int ok)
+{
+    m->notifying = 0;
+    if (ok)
+        qmgr_bounce_log_remove(m->id);
+    message_done(m, !ok);
 }
 
 void qmgr_message_activate(const char *id)
@@ -162,6 +196,8 @@ void qmgr_message_activate(const char *id)
         }
         struct resolved r;
         resolve_addr(m->env.rcpts[i].address, &r);
+        if (qmgr_special_route(m, i, &r))      /* error:, discard:, retry: */
+            continue;
         struct qmgr_transport *t = qmgr_transport_find(r.transport);
         if (!t) {
             qmgr_log_rcpt(m, i, m->active_since_ms, "4.3.5", "deferred",
@@ -195,6 +231,14 @@ static int open_for_marking(struct qmgr_message *m)
     }
     mark_msg = m;
     return mark_fd;
+}
+
+void qmgr_message_mark_done(struct qmgr_message *m, int ri)
+{
+    int fd = open_for_marking(m);
+    if (fd < 0 || qfile_mark_done(fd, m->env.rcpts[ri].offset) < 0)
+        msg_warn("%s: cannot mark recipient %d done (it may be delivered again): %s",
+                 m->id, ri, strerror(errno));
 }
 
 void qmgr_message_rcpt_done(struct qmgr_job *job, int j)

@@ -189,6 +189,63 @@ class FakeAgent:
             conn.close()
 
 
+class FakeBounce:
+    """A fake bounce service on QDIR/private/bounce (man/bounce.8): greets with
+    protocol=bounce, records each request and the bounce log it names, and answers
+    status=0 queue_id=NOTIFY1 (or `reply`, a list of pairs)."""
+
+    def __init__(self, qdir):
+        self.qdir = qdir
+        self.path = os.path.join(qdir, "private", "bounce")
+        self.requests = []
+        self.logs = []
+        self.reply = [("status", "0"), ("queue_id", "NOTIFY1")]
+        self.stopping = False
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.bind(self.path)
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.stopping = True
+        self.thread.join(5)
+        self.sock.close()
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+
+    def run(self):
+        while not self.stopping:
+            try:
+                conn, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(10)
+                conn.sendall(attr_encode([("protocol", "bounce")]))
+                f = conn.makefile("rb")
+                req = {}
+                while True:
+                    line = f.readline()
+                    if not line or line == b"\n":
+                        break
+                    n, _, v = line.rstrip(b"\n").partition(b"=")
+                    req[n.decode()] = attr_decode_value(v)
+                self.requests.append(req)
+                try:
+                    with open(os.path.join(self.qdir, "bounce", req.get("queue_id", "x")),
+                              "rb") as fh:
+                        self.logs.append(fh.read())
+                except OSError as e:
+                    self.logs.append(str(e).encode())
+                conn.sendall(attr_encode(self.reply))
+
+
 class Instance:
     """A scratch queue + config directory and a qmgr process."""
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from qmgr_harness import FakeAgent, Instance
+from qmgr_harness import FakeAgent, FakeBounce, Instance
 
 
 @pytest.fixture
@@ -128,13 +128,43 @@ def test_mark_done_in_file(inst):
     assert bytes([ord("R"), len("defer@localhost")]) + b"defer@localhost" in data
 
 
-def test_bounce_hook(inst):
+def test_bounce_notification_requested(inst):
     i = inst()
+    bounce = FakeBounce(i.qdir)
+    try:
+        i.start_qmgr()
+        qid = i.submit("a@example.org", "bounce@localhost", "sent@localhost")
+        i.wakeup()
+        assert i.wait_log(r"%s: removed" % qid), i.logtext()
+        assert bounce.requests == [{"queue_name": "active", "queue_id": qid}]
+        log = bounce.logs[0]
+        assert b"recipient=bounce@localhost\n" in log and b"dsn=5.1.1\n" in log
+        assert b"action=failed\n" in log and b"sent@localhost" not in log
+        assert i.files("bounce") == [] and i.files("active") == []
+    finally:
+        bounce.stop()
+
+
+def test_bounce_service_failure_keeps_message(inst):
+    i = inst("minimal_backoff_time = 1s\nmaximal_backoff_time = 1s\nqueue_run_delay = 1s\n")
     i.start_qmgr()
     qid = i.submit("a@example.org", "bounce@localhost")
     i.wakeup()
-    assert i.wait_log(r"%s: removed" % qid), i.logtext()
-    assert "%s: bounce notification not yet implemented" % qid in i.logtext()
+    assert i.wait_log(r"warning: %s: sender notification failed: connect to "
+                      r"private/bounce" % qid), i.logtext()
+    deadline = time.time() + 5
+    while time.time() < deadline and i.files("deferred") != [qid]:
+        time.sleep(0.05)
+    assert i.files("deferred") == [qid] and i.files("bounce") == [qid]
+    bounce = FakeBounce(i.qdir)
+    try:
+        assert i.wait_log(r"%s: removed" % qid, timeout=10), i.logtext()
+        assert len(bounce.requests) == 1
+        # the recipient was done: the agent saw it once
+        assert [r["rcpt_0"] for r in i.agent.requests] == ["bounce@localhost"]
+        assert i.files("bounce") == [] and i.files("deferred") == []
+    finally:
+        bounce.stop()
 
 
 @pytest.mark.parametrize("who,reason", [
@@ -198,15 +228,24 @@ def test_recover_active_at_startup(inst):
     assert i.wait_log(r"%s: removed" % qid), i.logtext()
 
 
-def test_expired_message_bounced_and_removed(inst):
+def test_expired_message_bounced(inst):
     i = inst("maximal_queue_lifetime = 1h\n")
     i.start_qmgr()
     qid = i.submit("a@example.org", "defer@localhost", ago=7200)
     i.wakeup()
-    assert i.wait_log(r"%s: removed" % qid), i.logtext()
+    assert i.wait_log(r"%s: sender notification failed" % qid), i.logtext()
     log = i.logtext()
     assert re.search(r"%s: to=<defer@localhost>, .*status=expired" % qid, log)
-    assert "%s: bounce notification not yet implemented" % qid in log
+    assert "%s: sender notification failed" % qid in log    # no bounce service here
+    deadline = time.time() + 5
+    while time.time() < deadline and i.files("deferred") != [qid]:
+        time.sleep(0.05)
+    assert i.files("bounce") == [qid]
+    with open(os.path.join(i.qdir, "bounce", qid), "rb") as fh:
+        entry = fh.read()
+    assert entry.startswith(b"recipient=defer@localhost\ndsn=4.4.7\nreason=message expired")
+    with open(os.path.join(i.qdir, "deferred", qid), "rb") as fh:    # marked done
+        assert bytes([ord("D"), len("defer@localhost")]) + b"defer@localhost" in fh.read()
 
 
 def test_destination_concurrency(inst):

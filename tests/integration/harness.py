@@ -452,7 +452,7 @@ def _alive(pid):
 def _belongs(pid, inst):
     """Guard against pid reuse: only kill a remembered pid if it still looks like ours."""
     comm = _comm(pid)
-    return comm in ("master", "smtpd", "cleanup", "qmgr", "local", "smtp", "pickup",
+    return comm in ("master", "smtpd", "cleanup", "qmgr", "local", "smtp", "pickup", "bounce", "anvil",
                     "postern") or inst.conf in _cmdline(pid)
 
 
