@@ -3,9 +3,10 @@
  *   delete [--deferred] ID...|ALL  unlink from incoming/active/deferred/hold (--deferred:
  *                                  deferred only) plus the defer/ and bounce/ logs
  *   hold ID...|ALL                 incoming|deferred -> hold (qmgr never scans hold/)
- *   release ID...|ALL              hold -> deferred with mtime = now, then wake qmgr
- *   flush                          every deferred file: mtime = now and -> incoming/,
- *                                  then wake qmgr (qmgr scans incoming/ on a wake-up)
+ *   release ID...|ALL              hold -> deferred with mtime = now, then ask qmgr to
+ *                                  scan deferred/ (request=flush)
+ *   flush                          every deferred file: mtime (the retry time) = now,
+ *                                  then request=flush: qmgr scans deferred/ at once
  * Each action on a message is logged "ID: ... (by postern queue CMD)". Exit status: 0, 1 if
  * any named message was unknown or could not be handled, 2 for usage errors. */
 #define _GNU_SOURCE 1

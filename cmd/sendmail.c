@@ -169,7 +169,7 @@ int main(int argc, char **argv)
         rc = rebuild_aliases();
         break;
     case MODE_FLUSH:
-        ipc_wakeup_qmgr();
+        ipc_flush_qmgr();           /* scan incoming/ and the due files of deferred/ now */
         rc = 0;
         break;
     default:
