@@ -272,6 +272,7 @@ int cmd_init(int argc, char **argv)
         "cleanup    unix  y       -       n       -       0       cleanup\n"
         "qmgr       unix  y       -       n       300     1       qmgr\n"
         "local      unix  y       n       n       -       -       local\n"
+        "virtual    unix  y       n       n       -       -       local\n"
         "bounce     unix  y       -       n       -       0       bounce\n"
         "anvil      unix  y       -       n       -       1       anvil\n"
         "pickup     unix  n       -       n       -       -       pickup\n"

@@ -77,6 +77,8 @@ static void usage(FILE *fp)
         "                                    inspect and manage the mail queue (queue --help)\n"
         "  dkim keygen DOMAIN SELECTOR [--type rsa|ed25519] [--dir DIR]\n"
         "                                    create a DKIM key, print the DNS record\n"
+        "  metrics                           print the Prometheus metrics once\n"
+        "  ban list | remove ADDR            list / lift bans of abusive clients (anvil)\n"
         "\n"
         "CONFDIR defaults to $POSTERN_CONFIG, else %s.\n"
         "exit status: 0 success; 1 not running / key not found / start or stop failed;\n"
@@ -87,6 +89,8 @@ static void usage(FILE *fp)
 int cmd_passwd(int argc, char **argv);   /* cmd_passwd.c */
 int cmd_queue(int argc, char **argv);    /* cmd_queue.c */
 int cmd_dkim(int argc, char **argv);     /* cmd_dkim.c (mailauth) */
+int cmd_ban(int argc, char **argv);      /* cmd_ban.c (abuse) */
+int cmd_metrics(int argc, char **argv);  /* cmd_metrics.c */
 
 int main(int argc, char **argv)
 {
@@ -115,7 +119,8 @@ int main(int argc, char **argv)
         { "check", cmd_check },
         { "status", cmd_status }, { "map", cmd_map }, { "config", cmd_config },
         { "init", cmd_init }, { "passwd", cmd_passwd }, { "queue", cmd_queue },
-        { "dkim", cmd_dkim },
+        { "dkim", cmd_dkim }, { "ban", cmd_ban },
+        { "metrics", cmd_metrics },   /* cmd_metrics.c */
     };
     const char *name = argv[optind];
     if (strcmp(name, "help") == 0 || strcmp(name, "--help") == 0) {

@@ -56,7 +56,7 @@ const struct param_def param_table[] = {
     { "relay_transport", PARAM_STR, "smtp", 0 },
     { "default_transport", PARAM_STR, "smtp", 0 },
     { "local_transport", PARAM_STR, "local", 0 },
-    { "virtual_transport", PARAM_STR, "local", 0 },
+    { "virtual_transport", PARAM_STR, "virtual", 0 },
 
     /* cleanup */
     { "cleanup_service_name", PARAM_STR, "cleanup", 0 },

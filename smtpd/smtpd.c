@@ -8,11 +8,13 @@
 #include <stdlib.h>
 #include "smtpd.h"
 #include "smtpd_spf.h"
+#include "smtpd_abuse.h"
 #include "server.h"
 #include "../lib/config.h"  /* not "config.h": -I. (build dir) holds autoconf's config.h */
 #include "resolve.h"
 #include "log.h"
 #include "str.h"
+#include "metrics.h"
 
 struct smtpd_config smtpd_cfg;
 
@@ -61,6 +63,8 @@ static void smtpd_post_init(void)
     smtpd_auth_post_init();
     smtpd_spf_init();                       /* mailauth */
     smtpd_xclient_init();
+    smtpd_anvil_init();                     /* abuse: limits, bans, pregreet */
+    smtpd_pregreet_init();
     resolve_init();
 }
 
@@ -85,11 +89,16 @@ static void smtpd_service(int fd)
     smtpd_peer_init(&s);
     smtpd_xclient_connect(&s);
     msg_info("connect from %s", s.peer);
+    metrics_inc(METRIC_SMTP_SESSIONS, 0);
 
-    if (!config_bool("smtpd_tls_wrappermode") || smtpd_tls_wrapper(&s) == 0)
+    if (smtpd_anvil_connect(&s) < 0                /* banned or over a limit */
+        || (!config_bool("smtpd_tls_wrappermode") && smtpd_pregreet(&s) < 0))
+        smtpd_flush(&s);
+    else if (!config_bool("smtpd_tls_wrappermode") || smtpd_tls_wrapper(&s) == 0)
         smtpd_proto_run(&s);
 
     smtpd_xact_reset(&s);              /* a transaction still open is never queued */
+    smtpd_anvil_disconnect(&s);
     str_init(&counters);
     smtpd_proto_counters(&s, &counters);
     msg_info("disconnect from %s%s", s.peer, counters.data);

@@ -10,9 +10,11 @@
 #include <stdlib.h>
 #include <unistd.h>
 #include "smtpd.h"
+#include "smtpd_abuse.h"
 #include "passwd.h"
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 
 #define AUTH_LINE_MAX 12288            /* RFC 4954 section 4: at least 12288 octets */
 
@@ -257,6 +259,7 @@ int smtpd_cmd_auth(struct smtpd_state *s, char *args)
             s->sasl_method = strcmp(mech, "PLAIN") == 0 ? "PLAIN" : "LOGIN";
             s->protocol = smtpd_protocol_name(s);
             smtpd_reply(s, "235 2.7.0 Authentication successful");
+            metrics_inc(METRIC_AUTH, 0);
             ok = 0;
         } else if (rc < 0) {
             msg_warn("%s: SASL %s authentication failed: %s", s->peer, mech, why.data);
@@ -266,6 +269,8 @@ int smtpd_cmd_auth(struct smtpd_state *s, char *args)
                      s->peer, mech, user.len && passwd_user_ok(user.data) ? ", user=" : "",
                      user.len && passwd_user_ok(user.data) ? user.data : "");
             smtpd_auth_failed(s->addr, failure_window);
+            metrics_inc(METRIC_AUTH, 1);
+            smtpd_anvil_abuse(s, "AUTH failure");   /* towards a ban */
             if (smtpd_flush(s) == 0 && failure_delay > 0)
                 sleep((unsigned)failure_delay);
             smtpd_reply(s, "535 5.7.8 Error: authentication failed: authentication failure");

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 #include "smtpd.h"
+#include "smtpd_abuse.h"
 #include "resolve.h"
 #include "dict.h"
 #include "config.h"
@@ -40,11 +41,17 @@ static enum verdict unknown_restriction(const char *name, str *reply, int *code)
     return REJECT;
 }
 
-/* Restrictions usable in any list; DUNNO when `name` is not one of them (*known = 0). */
-static enum verdict generic(struct smtpd_state *s, const char *name, str *reply, int *code,
-                            int *known)
+/* Restrictions usable in any list; DUNNO when list[*i] is not one of them (*known = 0).
+ * Those with an argument (smtpd_rbl.c) consume the next item. */
+static enum verdict generic(struct smtpd_state *s, char **list, size_t *i, str *reply,
+                            int *code, int *known)
 {
+    const char *name = list[*i];
+    int r;
+
     *known = 1;
+    if ((r = smtpd_rbl_restriction(s, list, i, reply, code)) >= 0)  /* DNSBL, access */
+        return r == 2 ? REJECT : r == 1 ? PERMIT : DUNNO;
     if (strcasecmp(name, "permit_mynetworks") == 0)
         return smtpd_cfg.mynetworks != NULL && netmatch_match(smtpd_cfg.mynetworks, s->addr)
             ? PERMIT : DUNNO;
@@ -70,7 +77,7 @@ static int relay_check(struct smtpd_state *s, const char *rcpt, const struct res
 
     for (size_t i = 0; smtpd_cfg.relay_restrictions && smtpd_cfg.relay_restrictions[i]; i++) {
         const char *name = smtpd_cfg.relay_restrictions[i];
-        enum verdict v = generic(s, name, reply, &code, &known);
+        enum verdict v = generic(s, smtpd_cfg.relay_restrictions, &i, reply, &code, &known);
         if (!known) {
             if (strcasecmp(name, "reject_unauth_destination") == 0
                 || strcasecmp(name, "defer_unauth_destination") == 0) {
@@ -195,7 +202,7 @@ int smtpd_check_sender(struct smtpd_state *s, const char *sender, str *reply)
 
     for (size_t i = 0; smtpd_cfg.sender_restrictions && smtpd_cfg.sender_restrictions[i]; i++) {
         const char *name = smtpd_cfg.sender_restrictions[i];
-        enum verdict v = generic(s, name, reply, &code, &known);
+        enum verdict v = generic(s, smtpd_cfg.sender_restrictions, &i, reply, &code, &known);
         if (!known) {
             if (strcasecmp(name, "reject_sender_login_mismatch") == 0) {
                 v = login_mismatch(s, sender, reply, &code);

@@ -3,6 +3,7 @@
  * recipient goes straight to cleanup (smtpd_xact.c). */
 #include <string.h>
 #include "smtpd.h"
+#include "smtpd_abuse.h"
 #include "smtpd_cmd.h"
 #include "smtpd_spf.h"
 #include "addr.h"
@@ -40,6 +41,10 @@ int smtpd_cmd_mail(struct smtpd_state *s, char *args)
     if (mp.size >= 0 && smtpd_cfg.size_limit > 0
         && (unsigned long long) mp.size > smtpd_cfg.size_limit) {
         smtpd_reply(s, "552 5.3.4 Message size exceeds fixed limit");
+        str_reset(&s->sender);
+        return -1;
+    }
+    if (smtpd_anvil_message(s) < 0) {           /* $smtpd_client_message_rate_limit */
         str_reset(&s->sender);
         return -1;
     }
@@ -91,6 +96,8 @@ int smtpd_cmd_rcpt(struct smtpd_state *s, char *args)
         smtpd_params_free(keys, values);
     } else if (smtpd_cfg.recipient_limit > 0 && s->rcpt_count >= smtpd_cfg.recipient_limit) {
         smtpd_reject(s, "RCPT", addr->data, "452 4.5.3 Error: too many recipients");
+    } else if (smtpd_anvil_recipient(s, addr->data) < 0) {
+        /* $smtpd_client_recipient_rate_limit: reply queued and logged */
     } else if (smtpd_check_rcpt(s, addr->data, &s->check_reply) != 0) {
         smtpd_reject(s, "RCPT", addr->data, "%s", s->check_reply.data);
     } else if (smtpd_xact_open(s) < 0) {

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "smtpd.h"
+#include "smtpd_abuse.h"
 #include "smtpd_cmd.h"
 #include "addr.h"
 #include "log.h"
@@ -300,6 +301,7 @@ void smtpd_proto_run(struct smtpd_state *s)
     while (!s->quit) {
         if (s->error_count >= smtpd_cfg.hard_error_limit) {
             msg_info("too many errors after %s from %s", s->where, s->peer);
+            smtpd_anvil_abuse(s, "too many errors");
             smtpd_reply(s, "421 4.7.0 %s Error: too many errors", smtpd_cfg.myhostname);
             break;
         }

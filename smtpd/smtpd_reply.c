@@ -4,10 +4,12 @@
  * one write. Error replies are counted here for $smtpd_soft_error_limit and
  * $smtpd_hard_error_limit. */
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "smtpd.h"
 #include "log.h"
+#include "metrics.h"
 
 #define SMTPD_REPLY_MAX 512            /* RFC 5321 4.5.3.1.5: reply line incl. CRLF */
 
@@ -80,6 +82,7 @@ void smtpd_reject(struct smtpd_state *s, const char *cmd, const char *to,
              smtpd_log_id(s), cmd, s->peer, s->reply.data,
              s->in_mail ? s->sender.data : "", s->scratch.data,
              s->protocol, s->helo_name.data);
+    metrics_reject(atoi(s->reply.data), cmd, s->reply.data);
     smtpd_reply_raw(s, s->reply.data, s->reply.len);
 }
 

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "spf.h"
 #include "smtpd_spf.h"
+#include "metrics.h"
 
 static struct {
     int enabled;
@@ -70,6 +71,7 @@ int smtpd_spf_mail(struct smtpd_state *s, const char *sender, str *reply)
     spf_check(s->addr, s->helo_kind != SMTPD_HELO_NONE ? s->helo_name.data : NULL, sender,
               spf_cfg.receiver, &outcome);
     have_outcome = 1;
+    metrics_auth_result(METRIC_SPF, spf_result_name(outcome.result));
     msg_info("%s: spf=%s identity=%s domain=%s client=%s",
              smtpd_log_id(s), spf_result_name(outcome.result),
              outcome.helo_identity ? "helo" : "mailfrom",

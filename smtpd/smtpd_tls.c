@@ -14,6 +14,7 @@
 #include "server.h"
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 
 static tls_ctx *server_ctx;            /* NULL: TLS not available */
 static enum tls_level level = TLS_LEV_NONE;
@@ -112,8 +113,10 @@ static int start_tls(struct smtpd_state *s, const char *why)
         msg_info("%s: TLS handshake failed from %s: %s", why, s->peer,
                  err ? err : "unknown error");
         free(err);
+        metrics_tls_handshake(NULL);
         return -1;
     }
+    metrics_tls_handshake(tls_sess_protocol(s->tls));
     str_init(&info);
     str_init(&cn);
     tls_sess_describe(s->tls, &info);
