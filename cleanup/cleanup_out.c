@@ -13,6 +13,7 @@
 #include "log.h"
 #include "qfile.h"
 #include "record.h"
+#include "metrics.h"
 
 /* Bytes of an encoded record: type byte + LEB128 length + data. */
 static off_t rec_size(size_t len)
@@ -117,6 +118,7 @@ int cleanup_out_commit(struct cleanup_state *st)
         msg_warn("%s: cannot commit queue file: %m", st->queue_id);
         return -1;
     }
+    metrics_inc(METRIC_RECEIVED, 0);
     return 0;
 }
 

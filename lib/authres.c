@@ -2,6 +2,7 @@
 #include <ctype.h>
 #include <string.h>
 #include "authres.h"
+#include "metrics.h"
 
 static void append_safe(str *out, const char *s, size_t max)
 {
@@ -21,6 +22,8 @@ void authres_begin(str *out, const char *authserv_id)
 void authres_add(str *out, const char *method, const char *result, const char *reason,
                  const char *props)
 {
+    if (strcmp(method, "dkim") == 0 || strcmp(method, "dmarc") == 0)
+        metrics_auth_result(method[1] == 'k' ? METRIC_DKIM : METRIC_DMARC, result);
     str_appends(out, "\n\t");
     append_safe(out, method, 32);
     str_putc(out, '=');

@@ -8,6 +8,7 @@
 #include <sys/time.h>
 #include "deliver_request.h"
 #include "log.h"
+#include "metrics.h"
 
 void deliver_result_init(struct deliver_result *r)
 {
@@ -153,6 +154,7 @@ void deliver_log_result(const struct deliver_msg *m, const char *to, const char 
     str_appendf(&line, ", dsn=%s, status=%s (%s)", r->dsn, deliver_status_name(r->status),
                 tmp.data);
     msg_info("%s: %s", m->queue_id, line.data);
+    metrics_delivery(r->status, now - m->arrival, m->nexthop);
     str_free(&tmp);
     str_free(&line);
 }

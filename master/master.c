@@ -220,6 +220,8 @@ int main(int argc, char **argv)
         master_services = s;
     }
     mastercf_free(&mcf);
+    if (master_metrics_init(&err) != 0)
+        startup_fatal("%s", err);
 
     if (!foreground)
         daemonize(pidfd, logdest);

@@ -108,6 +108,9 @@ int spawn_count(void);                           /* children not yet reaped */
 void spawn_signal_all(int sig);
 struct child *spawn_find(pid_t pid);
 
+/* master_metrics.c: counter file, process counts, the $metrics_listen endpoint. 0 or -1 (*err) */
+int master_metrics_init(char **err);
+
 /* master_status.c */
 void status_watch(struct service *svc);          /* register the read end with events */
 

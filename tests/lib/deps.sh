@@ -10,10 +10,11 @@ POSTERN_DEPS="build-essential autoconf automake pkg-config libssl-dev libdb5.3-d
 libspf2-dev libopendkim-dev libopendmarc-dev check libsubunit-dev python3 python3-pytest
 swaks clang libclang-rt-14-dev dnsmasq-base python3-dnslib python3-dkim publicsuffix
 openssl procps libnet-ssleay-perl libauthen-sasl-perl
-dovecot-imapd dovecot-pop3d systemd"
+dovecot-imapd dovecot-pop3d systemd python3-prometheus-client"
 # dovecot-*: tests/integration/test_dovecot.py runs a private Dovecot on high ports (the
 # system service is kept from starting during the install, see postern_apt_install);
 # systemd: systemd-analyze verify of the unit in test_install.py.
+# python3-prometheus-client: its text parser checks test_metrics.py's scrape.
 
 # Print the packages from $POSTERN_DEPS that are not installed, one per line.
 postern_missing_deps() {

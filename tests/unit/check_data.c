@@ -1181,7 +1181,7 @@ START_TEST(resolve_classes)
     ck_assert_int_eq(r.cls, ADDR_CLASS_LOCAL);
     resolve_addr("alice@Virt.Example", &r);
     ck_assert_int_eq(r.cls, ADDR_CLASS_VIRTUAL);
-    ck_assert_str_eq(r.transport, "local");
+    ck_assert_str_eq(r.transport, "virtual");
     resolve_addr("x@relay.example", &r);
     ck_assert_int_eq(r.cls, ADDR_CLASS_RELAY);
     ck_assert_str_eq(r.transport, "relay");
