@@ -58,12 +58,17 @@ submit *submit_open(int flags, const char **err)
         free(s);
         return NULL;
     }
-    s->b = bio_open(s->fd, submit_timeout_ms());
+    /* A live cleanup greets at once; the connection only waits in the listen queue when
+     * no cleanup process can be started (e.g. the service is throttled after start-up
+     * failures). Do not hold the submitter (an SMTP client) for $ipc_timeout then. */
+    s->b = bio_open(s->fd, SUBMIT_CONNECT_TIMEOUT_MS);
     if (attr_expect_protocol(s->b, "cleanup", &why) < 0) {
-        *err = "cleanup service protocol error (greeting)";
+        *err = bio_error(s->b) == BIO_TIMEOUT ? "cleanup service not responding"
+                                              : "cleanup service protocol error (greeting)";
         submit_close(s);
         return NULL;
     }
+    bio_set_timeout(s->b, submit_timeout_ms());
     attr_init(&l);
     if (attr_read(s->b, &l, &why) < 0 || l.count != 1
         || (id = attr_get(&l, "queue_id")) == NULL || !queue_id_valid(id)

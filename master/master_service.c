@@ -138,6 +138,13 @@ void service_close_status_pipe(struct service *svc)
 void service_update(struct service *svc, const struct mastercf_entry *e)
 {
     service_set_entry(svc, e);
+    /* A reload is the administrator saying "I fixed it": forget the start-up failures
+     * and lift a throttle at once (new children read the new configuration). */
+    if (svc->throttle_timer)
+        event_cancel_timer(svc->throttle_timer);
+    svc->throttle_timer = 0;
+    svc->throttled = 0;
+    memset(svc->deaths, 0, sizeof svc->deaths);
 }
 
 struct service *service_create(const struct mastercf_entry *e, char **err, int bind_wait_ms)
