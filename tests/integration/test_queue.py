@@ -17,6 +17,7 @@ import json
 import os
 import pwd
 import subprocess
+import re
 import threading
 import time
 
@@ -415,3 +416,25 @@ def test_malformed_queue_files(instance):
     assert os.path.exists(os.path.join(hold, "1AbCdE0000b"))      # left where it was
     queue(instance, "delete", "ALL")
     assert sorted(os.listdir(hold)) == ["not-an-id"]
+
+
+def test_defer_reason_written_by_qmgr(instance):
+    """The reason local gave for a deferral reaches `postern queue list`, --json and mailq
+    through qmgr's defer log; once the message is delivered the log is gone too."""
+    setup_stuck(instance)
+    marker = send(instance, [STUCK])
+    [qid] = wait_deferred(instance, 1)
+    log = os.path.join(instance.queue, "defer", qid)
+    assert wait_until(lambda: os.path.exists(log), 10), instance.log_tail()
+    [msg] = listing(instance)
+    [r] = msg["recipients"]
+    assert r["address"] == STUCK and r["reason"], msg
+    # the same text the delivery agent logged for the deferral
+    logged = [l for l in instance.log_lines(r"to=<%s>.*status=deferred" % re.escape(STUCK))]
+    assert logged and r["reason"] in logged[-1], (r, logged)
+    text = queue(instance, "list").stdout.decode()
+    assert "(" + r["reason"] + ")" in text, text
+    unblock_stuck(instance)
+    queue(instance, "flush")
+    assert wait_until(lambda: marker in stuck_markers(instance), 20), instance.log_tail()
+    assert wait_until(lambda: not os.path.exists(log), 10), "defer log left behind"
