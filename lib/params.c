@@ -52,6 +52,7 @@ const struct param_def param_table[] = {
     { "local_recipient_maps", PARAM_LIST, "unix:passwd.byname $alias_maps", 0 },
     { "smtpd_reject_unlisted_recipient", PARAM_BOOL, "yes", 0 },
     { "unknown_local_recipient_reject_code", PARAM_INT, "550", 0 },
+    { "unknown_address_reject_code", PARAM_INT, "450", 0 },
     { "relay_domains", PARAM_LIST, "", 0 },
     { "relay_transport", PARAM_STR, "smtp", 0 },
     { "default_transport", PARAM_STR, "smtp", 0 },

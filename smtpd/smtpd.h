@@ -39,6 +39,8 @@ struct smtpd_config {
     netmatch *mynetworks;
     char **relay_restrictions;         /* $smtpd_relay_restrictions */
     char **sender_restrictions;        /* $smtpd_sender_restrictions */
+    char **recipient_restrictions;     /* $smtpd_recipient_restrictions */
+    int unknown_address_code;          /* $unknown_address_reject_code */
     char **sender_login_maps;          /* $smtpd_sender_login_maps */
 };
 extern struct smtpd_config smtpd_cfg;

@@ -1,11 +1,17 @@
 /* smtpd_check.c: access policy in Postfix's style: ordered restriction lists whose first
  * permit or reject wins.
+ *   MAIL FROM: $smtpd_sender_restrictions
  *   RCPT TO: 1. $smtpd_relay_restrictions (relay control: permit_mynetworks,
  *               permit_sasl_authenticated, reject_unauth_destination, ...);
- *            2. unknown recipients of our local/virtual domains are rejected
+ *            2. $smtpd_recipient_restrictions (spam policy; may also hold relay rules,
+ *               as in Postfix before 2.10);
+ *            3. unknown recipients of our local/virtual domains are rejected
  *               ($smtpd_reject_unlisted_recipient, lookups by rcpt_known()).
- *   MAIL FROM: $smtpd_sender_restrictions (reject_sender_login_mismatch with
- *               $smtpd_sender_login_maps, reject_non_fqdn_sender, ...).
+ * One evaluator serves every list; any restriction may stand in any list, those about the
+ * recipient are skipped at MAIL FROM. Restrictions: permit, reject, permit_mynetworks,
+ * permit_sasl_authenticated, reject_unauth_destination, defer_unauth_destination,
+ * reject_non_fqdn_recipient, reject_non_fqdn_sender, reject_unknown_sender_domain,
+ * reject_sender_login_mismatch, and the DNSBL/access ones of smtpd_rbl.c.
  * A lookup error or an unknown restriction is a temporary failure so the client retries
  * later. */
 #include <string.h>
@@ -15,6 +21,8 @@
 #include "resolve.h"
 #include "dict.h"
 #include "config.h"
+#include "addr.h"
+#include "dns.h"
 #include "log.h"
 
 enum verdict { DUNNO = 0, PERMIT, REJECT };
@@ -22,6 +30,8 @@ enum verdict { DUNNO = 0, PERMIT, REJECT };
 void smtpd_check_init(void)
 {
     smtpd_cfg.relay_restrictions = config_list("smtpd_relay_restrictions");
+    smtpd_cfg.recipient_restrictions = config_list("smtpd_recipient_restrictions");
+    smtpd_cfg.unknown_address_code = (int)config_int("unknown_address_reject_code");
     smtpd_cfg.sender_restrictions = config_list("smtpd_sender_restrictions");
     smtpd_cfg.sender_login_maps = config_list("smtpd_sender_login_maps");
 }
@@ -68,36 +78,95 @@ static enum verdict generic(struct smtpd_state *s, char **list, size_t *i, str *
     return DUNNO;
 }
 
-/* ------------------------------------------------------------------ RCPT TO */
+/* ------------------------------------------------------------------ restrictions */
 
-static int relay_check(struct smtpd_state *s, const char *rcpt, const struct resolved *r,
-                       str *reply)
+static enum verdict login_mismatch(struct smtpd_state *s, const char *sender, str *reply,
+                                   int *code);
+
+/* reject_unknown_sender_domain: the sender's domain must have an MX or an address record
+ * (the null sender and address literals pass). A null MX says the domain sends no mail. */
+static enum verdict unknown_sender_domain(struct smtpd_state *s, const char *sender,
+                                          str *reply, int *code)
 {
+    const char *dom = addr_domain(sender);
+    if (*sender == 0 || dom == NULL || *dom == 0 || *dom == '[')
+        return DUNNO;
+    struct dns_mx_list mx = { 0 };
+    str why;
+    str_init(&why);
+    int st = dns_lookup_mx(dom, &mx, &why);
+    int null_mx = st == DNS_OK && dns_mx_is_null(&mx);
+    dns_mx_free(&mx);
+    if (st == DNS_NODATA || st == DNS_NOTFOUND) {   /* no MX: the address records count */
+        struct dns_addr_list a = { 0 };
+        str_reset(&why);
+        int ast = dns_lookup_addr(dom, &a, &why);
+        dns_addr_free(&a);
+        st = ast == DNS_OK ? DNS_OK : (st == DNS_NOTFOUND ? DNS_NOTFOUND : ast);
+    }
+    str_free(&why);
+    if (null_mx) {
+        str_printf(reply, "550 5.7.27 <%s>: Sender address rejected: Domain %s does not "
+                   "accept mail (nullMX)", sender, dom);
+        *code = 550;
+        return REJECT;
+    }
+    if (st == DNS_OK)
+        return DUNNO;
+    if (st == DNS_TEMPFAIL) {
+        str_printf(reply, "450 4.1.8 <%s>: Sender address rejected: Domain not found", sender);
+        *code = 450;
+        return REJECT;
+    }
+    int c = smtpd_cfg.unknown_address_code;
+    str_printf(reply, "%d %s <%s>: Sender address rejected: Domain not found", c,
+               c >= 500 ? "5.1.8" : "4.1.8", sender);
+    *code = c;
+    return REJECT;
+}
+
+/* Evaluate one restriction list. rcpt/r are NULL at MAIL FROM (recipient restrictions are
+ * then skipped). Returns 0 (permit or nothing matched) or the reply code of a reject. */
+static int evaluate(struct smtpd_state *s, char **list, const char *rcpt,
+                    const struct resolved *r, str *reply)
+{
+    const char *sender = s->sender.data ? s->sender.data : "";
     int code = 0, known;
 
-    for (size_t i = 0; smtpd_cfg.relay_restrictions && smtpd_cfg.relay_restrictions[i]; i++) {
-        const char *name = smtpd_cfg.relay_restrictions[i];
-        enum verdict v = generic(s, smtpd_cfg.relay_restrictions, &i, reply, &code, &known);
-        if (!known) {
-            if (strcasecmp(name, "reject_unauth_destination") == 0
-                || strcasecmp(name, "defer_unauth_destination") == 0) {
-                if (r->cls == ADDR_CLASS_DEFAULT) {
-                    int defer = name[0] == 'd' || name[0] == 'D';
-                    str_printf(reply, "%s <%s>: Relay access denied",
-                               defer ? "454 4.7.1" : "554 5.7.1", rcpt);
-                    code = defer ? 454 : 554;
-                    v = REJECT;
-                }
-            } else if (strcasecmp(name, "reject_non_fqdn_recipient") == 0) {
-                if (non_fqdn(rcpt)) {
-                    str_printf(reply, "504 5.5.2 <%s>: Recipient address rejected: need "
-                               "fully-qualified address", rcpt);
-                    code = 504;
-                    v = REJECT;
-                }
-            } else {
-                v = unknown_restriction(name, reply, &code);
+    for (size_t i = 0; list && list[i]; i++) {
+        const char *name = list[i];
+        enum verdict v = generic(s, list, &i, reply, &code, &known);
+        if (known) {
+            /* decided by generic() */
+        } else if (strcasecmp(name, "reject_unauth_destination") == 0
+                   || strcasecmp(name, "defer_unauth_destination") == 0) {
+            if (r && r->cls == ADDR_CLASS_DEFAULT) {
+                int defer = name[0] == 'd' || name[0] == 'D';
+                str_printf(reply, "%s <%s>: Relay access denied",
+                           defer ? "454 4.7.1" : "554 5.7.1", rcpt);
+                code = defer ? 454 : 554;
+                v = REJECT;
             }
+        } else if (strcasecmp(name, "reject_non_fqdn_recipient") == 0) {
+            if (rcpt && non_fqdn(rcpt)) {
+                str_printf(reply, "504 5.5.2 <%s>: Recipient address rejected: need "
+                           "fully-qualified address", rcpt);
+                code = 504;
+                v = REJECT;
+            }
+        } else if (strcasecmp(name, "reject_non_fqdn_sender") == 0) {
+            if (*sender && non_fqdn(sender)) {
+                str_printf(reply, "504 5.5.2 <%s>: Sender address rejected: need "
+                           "fully-qualified address", sender);
+                code = 504;
+                v = REJECT;
+            }
+        } else if (strcasecmp(name, "reject_unknown_sender_domain") == 0) {
+            v = unknown_sender_domain(s, sender, reply, &code);
+        } else if (strcasecmp(name, "reject_sender_login_mismatch") == 0) {
+            v = login_mismatch(s, sender, reply, &code);
+        } else {
+            v = unknown_restriction(name, reply, &code);
         }
         if (v == PERMIT)
             return 0;
@@ -107,13 +176,17 @@ static int relay_check(struct smtpd_state *s, const char *rcpt, const struct res
     return 0;
 }
 
+/* ------------------------------------------------------------------ RCPT TO */
+
 int smtpd_check_rcpt(struct smtpd_state *s, const char *rcpt, str *reply)
 {
     struct resolved r;
     int known, code;
 
     resolve_addr(rcpt, &r);
-    if ((code = relay_check(s, rcpt, &r, reply)) != 0)
+    if ((code = evaluate(s, smtpd_cfg.relay_restrictions, rcpt, &r, reply)) != 0)
+        return code;
+    if ((code = evaluate(s, smtpd_cfg.recipient_restrictions, rcpt, &r, reply)) != 0)
         return code;
     if (!smtpd_cfg.reject_unlisted_recipient || r.cls == ADDR_CLASS_DEFAULT)
         return 0;
@@ -198,29 +271,6 @@ static enum verdict login_mismatch(struct smtpd_state *s, const char *sender, st
 
 int smtpd_check_sender(struct smtpd_state *s, const char *sender, str *reply)
 {
-    int code = 0, known;
-
-    for (size_t i = 0; smtpd_cfg.sender_restrictions && smtpd_cfg.sender_restrictions[i]; i++) {
-        const char *name = smtpd_cfg.sender_restrictions[i];
-        enum verdict v = generic(s, smtpd_cfg.sender_restrictions, &i, reply, &code, &known);
-        if (!known) {
-            if (strcasecmp(name, "reject_sender_login_mismatch") == 0) {
-                v = login_mismatch(s, sender, reply, &code);
-            } else if (strcasecmp(name, "reject_non_fqdn_sender") == 0) {
-                if (*sender && non_fqdn(sender)) {
-                    str_printf(reply, "504 5.5.2 <%s>: Sender address rejected: need "
-                               "fully-qualified address", sender);
-                    code = 504;
-                    v = REJECT;
-                }
-            } else {
-                v = unknown_restriction(name, reply, &code);
-            }
-        }
-        if (v == PERMIT)
-            return 0;
-        if (v == REJECT)
-            return code;
-    }
-    return 0;
+    (void)sender;                      /* the same as s->sender, set by the MAIL command */
+    return evaluate(s, smtpd_cfg.sender_restrictions, NULL, NULL, reply);
 }
