@@ -3,15 +3,15 @@
  * unprivileged). One connection is one request (man/bounce.8):
  *
  *   bounce -> qmgr : protocol=bounce
- *   qmgr -> bounce : queue_name=active  queue_id=<ID>
+ *   qmgr -> bounce : queue_name=active  queue_id=<ID>  [kind=failure|delay]
  *   bounce -> qmgr : status=0  queue_id=<new ID, or empty: nothing sent>
  *               or : status=4  reason=<text>      (try again later)
  *
- * The request is checked exactly (only those two attributes, queue_name "active", a
- * valid queue ID); the queue file active/ID is opened read-only and its envelope read
- * with qfile_read_env(); bounce/ID is read by bounce_log.c; the report is built and
- * submitted by bounce_notify.c. A malformed request gets no reply (qmgr treats that as
- * a failure and retries later). */
+ * The request is checked exactly (only those attributes, queue_name "active", a valid
+ * queue ID, kind absent = failure); the queue file active/ID is opened read-only and its
+ * envelope read with qfile_read_env(); bounce/ID (failure) or defer/ID (delay warning)
+ * is read by bounce_log.c; the report is built and submitted by bounce_notify.c. A
+ * malformed request gets no reply (qmgr treats that as a failure and retries later). */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -75,10 +75,16 @@ static void handle(bio *b, const attr_list *req)
 {
     const char *qname = attr_get(req, "queue_name");
     const struct attr *qid = attr_find(req, "queue_id");
-    if (req->count != 2 || !qname || !qid || strcmp(qname, "active") != 0
+    const char *kind_name = attr_get(req, "kind");
+    enum bounce_kind kind = BOUNCE_FAILURE;
+    if (kind_name && strcmp(kind_name, "delay") == 0)
+        kind = BOUNCE_DELAY;
+    else if (kind_name && strcmp(kind_name, "failure") != 0)
+        kind_name = NULL, qname = NULL;       /* unknown kind: malformed */
+    if (req->count != (kind_name ? 3 : 2) || !qname || !qid || strcmp(qname, "active") != 0
         || strlen(qid->value) != qid->vlen || !queue_id_valid(qid->value)) {
-        msg_warn("malformed bounce request from qmgr: expected queue_name=active and a "
-                 "valid queue_id only");
+        msg_warn("malformed bounce request from qmgr: expected queue_name=active, a "
+                 "valid queue_id and optionally kind=failure|delay only");
         return;
     }
     const char *id = qid->value;
@@ -93,8 +99,8 @@ static void handle(bio *b, const attr_list *req)
         msg_warn("%s: cannot send notification: %s", id, why.data);
         reply(b, id, 4, why.data);
     } else {
-        if (bounce_log_read(qdir, id, &env, &list, &why) < 0
-            || bounce_notify(id, fd, &env, &list, &new_id, &why) < 0) {
+        if (bounce_log_read(qdir, id, &env, kind, &list, &why) < 0
+            || bounce_notify(id, fd, &env, kind, &list, &new_id, &why) < 0) {
             msg_warn("%s: cannot send notification: %s", id, why.data);
             reply(b, id, 4, why.data);
         } else {

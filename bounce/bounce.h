@@ -14,6 +14,10 @@
 #define BOUNCE_MAX_RCPTS 20000                     /* entries used from one log */
 #define BOUNCE_REASON_MAX 2000                     /* reason bytes shown per recipient */
 
+/* What a request asks for: a non-delivery report (bounce/ID) or a delay warning
+ * (defer/ID, Action: delayed). */
+enum bounce_kind { BOUNCE_FAILURE, BOUNCE_DELAY };
+
 /* One failed recipient, checked against the queue file. */
 struct bounce_rcpt {
     char *address;          /* printable form, from the queue file */
@@ -27,21 +31,23 @@ struct bounce_list {
     int count;
 };
 
-/* Read bounce/ID of the message whose envelope is env. Entries naming an address that
- * is not a recipient of the message, or malformed, are logged and skipped; the last
- * entry for an address wins. 0 ok (list may be empty); -1 the log cannot be read now
- * (why set). */
+/* Read bounce/ID (BOUNCE_FAILURE) or defer/ID (BOUNCE_DELAY: only recipients not done
+ * in the queue file, Status class forced to 4) of the message whose envelope is env.
+ * Entries naming an address that is not a recipient of the message, or malformed, are
+ * logged and skipped; the last entry for an address wins. 0 ok (list may be empty); -1
+ * the log cannot be read now (why set). */
 int bounce_log_read(const char *qdir, const char *id, const struct qfile_env *env,
-                    struct bounce_list *out, str *why);
+                    enum bounce_kind kind, struct bounce_list *out, str *why);
 void bounce_list_free(struct bounce_list *l);
 
 /* Copy s into out, replacing control and non-ASCII bytes by '?', at most max bytes. */
 void bounce_printable(str *out, const char *s, size_t max);
 
-/* Send the notification for message id (file fd, envelope env) about the recipients in
- * l. Returns 0 with new_id set (empty when nothing was sent: a failed double bounce,
- * logged and discarded), or -1 with why set (try again later). */
-int bounce_notify(const char *id, int fd, const struct qfile_env *env,
+/* Send the notification of the given kind for message id (file fd, envelope env) about
+ * the recipients in l. Returns 0 with new_id set (empty when nothing was sent: a failed
+ * double bounce, a delay warning for the null sender, an empty list; logged), or -1
+ * with why set (try again later). */
+int bounce_notify(const char *id, int fd, const struct qfile_env *env, enum bounce_kind kind,
                   const struct bounce_list *l, str *new_id, str *why);
 
 #endif

@@ -1,6 +1,10 @@
 /* bounce_log.c: reads the per-message bounce log $queue_directory/bounce/ID that qmgr
  * appends to (qmgr/qmgr_bounce.c): one attribute list per failed recipient,
  *     recipient=<address>  dsn=<x.y.z>  reason=<text>  action=failed
+ * and, for delay warnings, the defer log $queue_directory/defer/ID (qmgr_deferlog.c):
+ *     recipient=<address>  dsn=<x.y.z>  reason=<text>
+ * where lists without a recipient (qmgr's "warned=1" marker) are skipped and only
+ * recipients not yet done in the queue file are reported (their Status forced to 4.x.x).
  * Nothing in it is trusted: the file must be a regular file of bounded size, every list
  * must have exactly these four attributes with a well-formed DSN of class 4 or 5, and
  * the recipient must be a recipient of the queue file (whose O record, if any, gives the
@@ -92,8 +96,10 @@ static int find_rcpt(const struct qfile_env *env, const char *addr, size_t len)
     return -1;
 }
 
-/* Check one decoded entry; the recipient index or -1 (logged). */
-static int entry_check(const char *id, const attr_list *l, const struct qfile_env *env)
+/* Check one decoded entry; the recipient index or -1 (logged unless it is a marker or,
+ * for a delay warning, a recipient that is done by now). */
+static int entry_check(const char *id, const attr_list *l, const struct qfile_env *env,
+                       enum bounce_kind kind)
 {
     const struct attr *rcpt = attr_find(l, "recipient");
     const struct attr *dsn = attr_find(l, "dsn");
@@ -101,29 +107,37 @@ static int entry_check(const char *id, const attr_list *l, const struct qfile_en
     const char *action = attr_get(l, "action");
     const char *bad = NULL;
     int ri = -1;
-    if (l->count != 4 || !rcpt || !dsn || !reason || !action)
+    if (kind == BOUNCE_DELAY && !rcpt)
+        return -1;                          /* qmgr's warned=1 marker */
+    if (kind == BOUNCE_FAILURE && (l->count != 4 || !rcpt || !dsn || !reason || !action))
         bad = "expected exactly recipient, dsn, reason and action";
-    else if (strcmp(action, "failed") != 0)
+    else if (kind == BOUNCE_DELAY && (l->count != 3 || !rcpt || !dsn || !reason))
+        bad = "expected exactly recipient, dsn and reason";
+    else if (kind == BOUNCE_FAILURE && strcmp(action, "failed") != 0)
         bad = "action is not \"failed\"";
     else if (strlen(dsn->value) != dsn->vlen || !dsn_ok(dsn->value))
         bad = "bad dsn";
     else if ((ri = find_rcpt(env, rcpt->value, rcpt->vlen)) < 0)
         bad = "not a recipient of the message";
     if (bad) {
-        msg_warn("%s: bounce log entry skipped: %s", id, bad);
+        msg_warn("%s: %s log entry skipped: %s", id,
+                 kind == BOUNCE_DELAY ? "defer" : "bounce", bad);
         return -1;
     }
+    if (kind == BOUNCE_DELAY && env->rcpts[ri].done)
+        return -1;                          /* delivered or bounced since */
     return ri;
 }
 
 int bounce_log_read(const char *qdir, const char *id, const struct qfile_env *env,
-                    struct bounce_list *out, str *why)
+                    enum bounce_kind kind, struct bounce_list *out, str *why)
 {
     char path[4096];
+    const char *log = kind == BOUNCE_DELAY ? "defer" : "bounce";
     out->items = NULL;
     out->count = 0;
-    if (!queue_path(path, sizeof(path), qdir, "bounce", id)) {
-        str_printf(why, "bounce log path too long");
+    if (!queue_path(path, sizeof(path), qdir, log, id)) {
+        str_printf(why, "%s log path too long", log);
         return -1;
     }
     str buf, tmp;
@@ -148,15 +162,15 @@ int bounce_log_read(const char *qdir, const char *id, const struct qfile_env *en
         if (used <= 0) {
             attr_free(&l);
             if (used < 0)
-                msg_warn("%s: bounce log %s: %s at offset %zu; rest ignored", id, path,
+                msg_warn("%s: %s log %s: %s at offset %zu; rest ignored", id, log, path,
                          err ? err : "malformed", pos);
             else
-                msg_warn("%s: bounce log %s: incomplete last entry ignored", id, path);
+                msg_warn("%s: %s log %s: incomplete last entry ignored", id, log, path);
             break;
         }
         pos += (size_t)used;
         entries++;
-        int ri = entry_check(id, &l, env);
+        int ri = entry_check(id, &l, env, kind);
         if (ri >= 0 && (slot[ri] >= 0 || out->count < BOUNCE_MAX_RCPTS)) {
             struct bounce_rcpt *r;
             if (slot[ri] >= 0) {            /* a later entry for the same address wins */
@@ -173,6 +187,8 @@ int bounce_log_read(const char *qdir, const char *id, const struct qfile_env *en
                 }
             }
             snprintf(r->dsn, sizeof(r->dsn), "%s", attr_get(&l, "dsn"));
+            if (kind == BOUNCE_DELAY)
+                r->dsn[0] = '4';            /* still being retried: transient */
             bounce_printable(&tmp, attr_get(&l, "reason"), BOUNCE_REASON_MAX);
             r->reason = xstrdup(tmp.data);
         }

@@ -12,7 +12,11 @@
  * was itself a notification) the "double bounce" goes to $2bounce_notice_recipient and
  * is marked with the header X-Postern-Notification: double-bounce. A failed message
  * with the null sender, submitted locally (protocol LOCAL) and carrying that mark is a
- * failed double bounce: it is logged and discarded, so notifications never loop. */
+ * failed double bounce: it is logged and discarded, so notifications never loop.
+ *
+ * A delay warning (BOUNCE_DELAY) has the same shape with Action: delayed, a 4.x.x Status
+ * and Will-Retry-Until: (arrival + $maximal_queue_lifetime) per recipient; it goes to the
+ * sender only (never for the null sender, never to postmaster). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -111,14 +115,22 @@ static void put(submit *s, const char *fmt, ...)
 }
 
 static void put_human_part(submit *s, const char *host, const struct bounce_list *l,
-                           int to_postmaster)
+                           enum bounce_kind kind, int to_postmaster)
 {
     put(s, "Content-Description: Notification");
     put(s, "Content-Type: text/plain; charset=us-ascii");
     put(s, "%s", "");
     put(s, "This is the mail system at host %s.", host);
     put(s, "%s", "");
-    if (to_postmaster) {
+    if (kind == BOUNCE_DELAY) {
+        put(s, "####################################################################");
+        put(s, "# THIS IS A WARNING ONLY.  YOU DO NOT NEED TO RESEND YOUR MESSAGE. #");
+        put(s, "####################################################################");
+        put(s, "%s", "");
+        put(s, "Your message could not be delivered yet to one or more of its");
+        put(s, "recipients. The mail system will keep trying until the time given");
+        put(s, "as Will-Retry-Until below. Its headers are attached below.");
+    } else if (to_postmaster) {
         put(s, "A notification about undelivered mail could not be delivered");
         put(s, "to its recipient. Its headers are attached below.");
     } else {
@@ -133,15 +145,21 @@ static void put_human_part(submit *s, const char *host, const struct bounce_list
 }
 
 static void put_status_part(submit *s, const char *host, const char *id,
-                            const struct qfile_env *env, const struct bounce_list *l)
+                            const struct qfile_env *env, enum bounce_kind kind,
+                            const struct bounce_list *l)
 {
-    char date[64];
+    char date[64], until[64] = "";
     str rhost, rtext, sender;
     str_init(&rhost);
     str_init(&rtext);
     str_init(&sender);
     bounce_printable(&sender, env->sender, 1000);
     rfc5322_date((time_t)env->arrival_sec, date, sizeof(date));
+    if (kind == BOUNCE_DELAY) {
+        long lifetime = config_time("maximal_queue_lifetime");
+        rfc5322_date((time_t)(env->arrival_sec + (lifetime > 0 ? lifetime : 0)), until,
+                     sizeof(until));
+    }
     put(s, "Content-Description: Delivery report");
     put(s, "Content-Type: message/delivery-status");
     put(s, "%s", "");
@@ -155,7 +173,7 @@ static void put_status_part(submit *s, const char *host, const char *id,
         put(s, "Final-Recipient: rfc822; %s", r->address);
         if (r->orig && strcmp(r->orig, r->address) != 0)
             put(s, "Original-Recipient: rfc822; %s", r->orig);
-        put(s, "Action: failed");
+        put(s, "Action: %s", kind == BOUNCE_DELAY ? "delayed" : "failed");
         put(s, "Status: %s", r->dsn);
         if (remote_reply(r->reason, &rhost, &rtext)) {
             put(s, "Remote-MTA: dns; %.*s", FIELD_TEXT_MAX, rhost.data);
@@ -163,6 +181,8 @@ static void put_status_part(submit *s, const char *host, const char *id,
         } else {
             put(s, "Diagnostic-Code: X-Postern; %.*s", FIELD_TEXT_MAX, r->reason);
         }
+        if (kind == BOUNCE_DELAY)
+            put(s, "Will-Retry-Until: %s", until);
     }
     put(s, "%s", "");
     str_free(&rhost);
@@ -179,12 +199,16 @@ static int has_8bit(const str *t)
 }
 
 /* The notification's recipient ("" = discard), in out. */
-static void notify_target(const struct qfile_env *env, const struct headers *h, str *out,
-                          int *to_postmaster)
+static void notify_target(const struct qfile_env *env, const struct headers *h,
+                          enum bounce_kind kind, str *out, int *to_postmaster)
 {
     *to_postmaster = 0;
     if (env->sender[0]) {
         str_set(out, env->sender);
+        return;
+    }
+    if (kind == BOUNCE_DELAY) {            /* no warnings about notifications */
+        str_set(out, "");
         return;
     }
     const char *proto = qfile_env_attr(env, "protocol");
@@ -198,7 +222,7 @@ static void notify_target(const struct qfile_env *env, const struct headers *h, 
         str_appendf(out, "@%s", config_str("myorigin"));
 }
 
-int bounce_notify(const char *id, int fd, const struct qfile_env *env,
+int bounce_notify(const char *id, int fd, const struct qfile_env *env, enum bounce_kind kind,
                   const struct bounce_list *l, str *new_id, str *why)
 {
     struct headers h;
@@ -208,14 +232,20 @@ int bounce_notify(const char *id, int fd, const struct qfile_env *env,
     read_headers(fd, env, &h);
     str_init(&to);
     str_init(&to_shown);
-    notify_target(env, &h, &to, &to_postmaster);
+    notify_target(env, &h, kind, &to, &to_postmaster);
+    if (to.len == 0 && kind == BOUNCE_DELAY) {
+        msg_warn("%s: no delay warning for the null sender", id);
+        rc = 0;
+        goto out;
+    }
     if (to.len == 0) {
         msg_warn("%s: undeliverable postmaster notification discarded", id);
         rc = 0;
         goto out;
     }
     if (l->count == 0) {
-        msg_warn("%s: bounce log has no usable entries: no notification sent", id);
+        msg_warn("%s: %s log has no usable entries: no notification sent", id,
+                 kind == BOUNCE_DELAY ? "defer" : "bounce");
         rc = 0;
         goto out;
     }
@@ -241,8 +271,9 @@ int bounce_notify(const char *id, int fd, const struct qfile_env *env,
     submit_begin_content(s);
     put(s, "From: MAILER-DAEMON@%s (Mail Delivery System)", host);
     put(s, "To: <%s>", to_shown.data);
-    put(s, "Subject: %s", to_postmaster ? "Postmaster Copy: Undelivered Mail"
-                                        : "Undelivered Mail Returned to Sender");
+    put(s, "Subject: %s", kind == BOUNCE_DELAY ? "Delayed Mail (still being retried)"
+                          : to_postmaster ? "Postmaster Copy: Undelivered Mail"
+                                          : "Undelivered Mail Returned to Sender");
     put(s, "Date: %s", date);
     put(s, "Auto-Submitted: auto-replied");
     if (to_postmaster)
@@ -256,11 +287,12 @@ int bounce_notify(const char *id, int fd, const struct qfile_env *env,
     put(s, "This is a MIME-encapsulated message.");
     put(s, "%s", "");
     put(s, "--%s", boundary);
-    put_human_part(s, host, l, to_postmaster);
+    put_human_part(s, host, l, kind, to_postmaster);
     put(s, "--%s", boundary);
-    put_status_part(s, host, id, env, l);
+    put_status_part(s, host, id, env, kind, l);
     put(s, "--%s", boundary);
-    put(s, "Content-Description: Undelivered Message Headers");
+    put(s, "Content-Description: %s Message Headers",
+        kind == BOUNCE_DELAY ? "Delayed" : "Undelivered");
     put(s, "Content-Type: text/rfc822-headers");
     if (eight)
         put(s, "Content-Transfer-Encoding: 8bit");
@@ -281,8 +313,9 @@ int bounce_notify(const char *id, int fd, const struct qfile_env *env,
     struct submit_result res;
     int status = submit_finish(s, &res);
     if (status == 0) {
-        msg_info("%s: %s non-delivery notification: %s", id,
-                 to_postmaster ? "postmaster" : "sender", new_id->data);
+        msg_info("%s: %s %s notification: %s", id,
+                 to_postmaster ? "postmaster" : "sender",
+                 kind == BOUNCE_DELAY ? "delay" : "non-delivery", new_id->data);
         rc = 0;
     } else {
         str_reset(new_id);

@@ -36,6 +36,7 @@ struct qmgr_message {
     int jobs_pending;              /* jobs not finished yet */
     int deferred_count;            /* recipients deferred in this pass */
     int notifying;                 /* waiting for the bounce service (qmgr_bounce.c) */
+    int notify_failed;             /* the non-delivery notification failed this pass */
     struct qmgr_message *prev, *next;
 };
 
@@ -165,6 +166,19 @@ int qmgr_bounce_notify(struct qmgr_message *m);
 void qmgr_bounce_log_remove(const char *queue_id);
 /* qmgr_message.c: the notification for m ended (ok: bounce/ID can go). */
 void qmgr_message_notified(struct qmgr_message *m, int ok);
+/* Ask the bounce service for a delay warning about defer/ID ("kind=delay"). Later calls
+ * qmgr_delay_notified(m, ok). Returns -1 (logged) if the request could not start. */
+int qmgr_delay_notify(struct qmgr_message *m);
+
+/* ---- qmgr_delay.c: delay warnings after $delay_warning_time ---- */
+/* 1 if m (finishing with deferred recipients) should get a delay warning now: the
+ * feature is on, the sender is not null, the message is old enough and defer/ID holds no
+ * "warned" marker yet. */
+int qmgr_delay_warning_due(const struct qmgr_message *m);
+/* The warning was sent: append the "warned=1" marker to defer/ID (fsynced). */
+void qmgr_delay_mark_warned(const struct qmgr_message *m);
+/* qmgr_message.c: the delay warning request ended (ok: it was sent). */
+void qmgr_delay_notified(struct qmgr_message *m, int ok);
 /* qmgr_message.c: mark recipient ri of m done in its queue file. */
 void qmgr_message_mark_done(struct qmgr_message *m, int ri);
 

@@ -9,7 +9,10 @@
  * bounce service (private/$bounce_service_name) over qmgr_request_start(), in the event
  * loop, with "queue_name=active queue_id=ID". The service replies "status=0" with the
  * notification's queue_id (empty when it discarded a failed double bounce) or "status=4"
- * with a reason; only after status=0 is bounce/ID removed. */
+ * with a reason; only after status=0 is bounce/ID removed.
+ *
+ * Delay warnings (qmgr_delay.c decides when) use the same request with "kind=delay";
+ * the service reads defer/ID instead, and the answer goes to qmgr_delay_notified(). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -67,10 +70,10 @@ void qmgr_bounce_log_remove(const char *queue_id)
         msg_warn("%s: remove bounce log: %s", queue_id, strerror(errno));
 }
 
-/* The bounce service answered (reply) or failed (failure). */
-static void notify_done(void *ctx, const attr_list *reply, const char *failure)
+/* The bounce service answered (reply) or failed (failure): 1 if it sent (status=0). */
+static int reply_ok(const struct qmgr_message *m, const attr_list *reply, const char *failure,
+                    const char *what)
 {
-    struct qmgr_message *m = ctx;
     long status = -1;
     if (reply) {
         const char *id = attr_get(reply, "queue_id");
@@ -85,13 +88,25 @@ static void notify_done(void *ctx, const attr_list *reply, const char *failure)
             str why;
             str_init(&why);
             qmgr_printable(&why, reason);
-            msg_warn("%s: sender notification failed: %s", m->id, why.data);
+            msg_warn("%s: sender %s failed: %s", m->id, what, why.data);
             str_free(&why);
         }
     }
     if (failure)
-        msg_warn("%s: sender notification failed: %s", m->id, failure);
-    qmgr_message_notified(m, status == 0);
+        msg_warn("%s: sender %s failed: %s", m->id, what, failure);
+    return status == 0;
+}
+
+static void notify_done(void *ctx, const attr_list *reply, const char *failure)
+{
+    struct qmgr_message *m = ctx;
+    qmgr_message_notified(m, reply_ok(m, reply, failure, "notification"));
+}
+
+static void delay_done(void *ctx, const attr_list *reply, const char *failure)
+{
+    struct qmgr_message *m = ctx;
+    qmgr_delay_notified(m, reply_ok(m, reply, failure, "delay warning"));
 }
 
 static long bounce_timeout_ms(void)
@@ -104,7 +119,7 @@ static long bounce_timeout_ms(void)
     return secs * 1000;
 }
 
-int qmgr_bounce_notify(struct qmgr_message *m)
+static int request(struct qmgr_message *m, int delay)
 {
     const char *service = config_str("bounce_service_name");
     char why[512];
@@ -112,10 +127,23 @@ int qmgr_bounce_notify(struct qmgr_message *m)
     attr_init(&req);
     attr_add(&req, "queue_name", "active");
     attr_add(&req, "queue_id", m->id);
+    if (delay)
+        attr_add(&req, "kind", "delay");
     int rc = qmgr_request_start(service, "bounce", m->id, &req, bounce_timeout_ms(),
-                                notify_done, m, why, sizeof(why));
+                                delay ? delay_done : notify_done, m, why, sizeof(why));
     attr_free(&req);
     if (rc < 0)
-        msg_warn("%s: sender notification failed: %s", m->id, why);
+        msg_warn("%s: sender %s failed: %s", m->id, delay ? "delay warning" : "notification",
+                 why);
     return rc;
+}
+
+int qmgr_bounce_notify(struct qmgr_message *m)
+{
+    return request(m, 0);
+}
+
+int qmgr_delay_notify(struct qmgr_message *m)
+{
+    return request(m, 1);
 }

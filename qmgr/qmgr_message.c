@@ -9,7 +9,9 @@
  * expired message's deferred recipients become bounces (qmgr_defer.c); if bounce/ID
  * exists the bounce service is asked to notify the sender (qmgr_bounce.c) and the
  * message waits for its answer (a failure keeps the message, deferred, and the
- * notification is retried). Then the file is removed (nothing left) or handed to
+ * notification is retried). A message still deferred may then get its one delay
+ * warning (qmgr_delay.c; a failed one is retried at the next deferral and never holds
+ * delivery up). Then the file is removed (nothing left) or handed to
  * qmgr_defer.c. The file is not kept open between
  * jobs, so the number of open descriptors does not grow with the active queue. */
 #include <errno.h>
@@ -138,6 +140,25 @@ static void message_done(struct qmgr_message *m, int notification_failed)
     message_free(m);
 }
 
+/* Notifications are done: send a due delay warning first, then finish. */
+static void after_notification(struct qmgr_message *m, int notification_failed)
+{
+    if (m->deferred_count > 0 && qmgr_delay_warning_due(m) && qmgr_delay_notify(m) == 0) {
+        m->notifying = 1;              /* qmgr_delay_notified() continues */
+        m->notify_failed = notification_failed;
+        return;
+    }
+    message_done(m, notification_failed);
+}
+
+void qmgr_delay_notified(struct qmgr_message *m, int ok)
+{
+    m->notifying = 0;
+    if (ok)
+        qmgr_delay_mark_warned(m);
+    message_done(m, m->notify_failed);
+}
+
 static void message_finish(struct qmgr_message *m)
 {
     qmgr_expire_message(m);
@@ -151,10 +172,10 @@ static void message_finish(struct qmgr_message *m)
             m->notifying = 1;          /* qmgr_message_notified() continues */
             return;
         }
-        message_done(m, 1);
+        after_notification(m, 1);
         return;
     }
-    message_done(m, 0);
+    after_notification(m, 0);
 }
 
 void qmgr_message_notified(struct qmgr_message *m, int ok)
@@ -162,7 +183,7 @@ void qmgr_message_notified(struct qmgr_message *m, int ok)
     m->notifying = 0;
     if (ok)
         qmgr_bounce_log_remove(m->id);
-    message_done(m, !ok);
+    after_notification(m, !ok);
 }
 
 void qmgr_message_activate(const char *id)

@@ -178,3 +178,66 @@ def test_bounce_service_down_then_retried(instance, relay):
     rcpt_cmds = [c for c in relay.commands if c.upper().startswith("RCPT")]
     assert len(rcpt_cmds) == 1, rcpt_cmds
     assert_queue_clean(instance)
+
+
+def test_delay_warning_once(instance, relay):
+    """delay_warning_time: a deferred message older than it gets exactly one delay
+    warning (Action: delayed, Status 4.x.x) while it stays queued, also across a restart;
+    once the sink accepts it is delivered and no further warning follows."""
+    relay.replies["rcpt"] = "451 4.3.0 try again later"
+    instance.set(delay_warning_time="1s")
+    instance.start()
+    send(instance, DEMO, subject="delay test")
+    files = wait_for_maildir(instance.maildir, 1, 30)
+    assert files, "no delay warning delivered\n%s" % instance.log_tail()
+    data = read_delivered(instance.maildir)
+    assert len(data) == 1, len(data)
+    blocks, rest = split_delivered(data[0])
+    assert blocks[0] == b"Return-Path: <>", blocks[0]
+    msg = email.message_from_bytes(rest, policy=email.policy.compat32)
+    assert msg["To"] == "<%s>" % DEMO
+    assert msg["Subject"].startswith("Delayed Mail"), msg["Subject"]
+    head, rcpts, parts = report_fields(msg)
+    assert head["Arrival-Date"]
+    assert len(rcpts) == 1
+    r = rcpts[0]
+    assert r["Final-Recipient"] == "rfc822; " + RCPT
+    assert r["Action"] == "delayed"
+    assert r["Status"].startswith("4."), r["Status"]
+    assert r["Diagnostic-Code"].startswith("smtp; 451 4.3.0"), r["Diagnostic-Code"]
+    assert r["Will-Retry-Until"], r
+    assert "Subject: delay test" in parts[2].get_payload()
+    assert instance.queue_files(("incoming", "active", "deferred")), "message must stay queued"
+    # the "warned" fact survives a restart of the whole system (qmgr included)
+    instance.stop()
+    assert wait_until(lambda: not instance._stragglers(), 15), instance._stragglers()
+    instance.start()
+    # more deferrals: still exactly one warning
+    tries = len([c for c in relay.commands if c.upper().startswith("RCPT")])
+    assert wait_until(lambda: len([c for c in relay.commands
+                                   if c.upper().startswith("RCPT")]) >= tries + 2, 30), \
+        instance.log_tail()
+    assert len(read_delivered(instance.maildir)) == 1
+    assert relay.messages == []
+    # the sink accepts now: delivered, no further warning, queue clean
+    relay.replies["rcpt"] = "250 2.1.5 Ok"
+    assert wait_until(lambda: len(relay.messages) == 1, 30), instance.log_tail()
+    assert_queue_clean(instance)
+    time.sleep(1.5)
+    assert len(read_delivered(instance.maildir)) == 1
+    assert len(relay.messages) == 1
+    assert len(instance.log_lines(r"postern/bounce\[\d+\]: \w+: sender delay "
+                                  r"notification: \w+")) == 1
+
+
+def test_no_delay_warning_when_off(instance, relay):
+    """delay_warning_time = 0 (the default): a deferred message gets no warning."""
+    relay.replies["rcpt"] = "451 4.3.0 try again later"
+    instance.start()
+    send(instance, DEMO)
+    assert wait_until(lambda: len([c for c in relay.commands
+                                   if c.upper().startswith("RCPT")]) >= 3, 30), \
+        instance.log_tail()
+    assert not instance.log_lines(r"delay notification")
+    assert not os.path.isdir(os.path.join(instance.maildir, "new")) or \
+        not os.listdir(os.path.join(instance.maildir, "new"))
