@@ -1,6 +1,7 @@
 /* anvil.c: the anvil service (one process, its own event loop, like qmgr): smtpd
  * processes connect to private/anvil, report connections, messages, recipients and abuse
- * events per client address, and get the counts back to enforce their limits. Bans
+ * events per client address (messages and recipients also per authenticated user), and
+ * get the counts back to enforce their limits. Bans
  * (smtpd_ban_threshold events within smtpd_ban_window) are kept in $anvil_ban_state_file
  * so they survive a reload or restart. Protocol: anvil.h. Every request is validated;
  * a bad one gets status=1 and the connection is closed. */
@@ -144,8 +145,10 @@ static int handle(struct client *c, const attr_list *req, attr_list *reply)
     const char *ident = attr_get(req, "ident");
     const char *reason = attr_get(req, "reason");
     int allowed = req->count == 2 || (req->count == 3 && reason != NULL);
+    int per_user = request != NULL && strncmp(request, "user_", 5) == 0;
 
-    if (request == NULL || ident == NULL || !allowed || !anvil_addr_ok(ident)
+    if (request == NULL || ident == NULL || !allowed
+        || !(per_user ? anvil_user_ok(ident) : anvil_addr_ok(ident))
         || (reason != NULL && strcmp(request, "abuse") != 0)) {
         attr_add(reply, "status", "1");
         attr_add(reply, "reason", "malformed request");
@@ -174,6 +177,10 @@ static int handle(struct client *c, const attr_list *req, attr_list *reply)
         attr_add_long(reply, "rate", anvil_table_message(ident));
     } else if (strcmp(request, "recipient") == 0) {
         attr_add_long(reply, "rate", anvil_table_recipient(ident));
+    } else if (strcmp(request, "user_message") == 0) {
+        attr_add_long(reply, "rate", anvil_table_user_message(ident));
+    } else if (strcmp(request, "user_recipient") == 0) {
+        attr_add_long(reply, "rate", anvil_table_user_recipient(ident));
     } else if (strcmp(request, "abuse") == 0) {
         int events = anvil_table_abuse(ident);
         int banned = ban_threshold > 0 && events >= ban_threshold;
@@ -259,6 +266,8 @@ static void accept_clients(int listen_fd, void *ctx)
 {
     (void) ctx;
     for (int i = 0; i < 16; i++) {                  /* bounded per loop iteration */
+        if (server_master_gone())                   /* leave new clients to the new anvil */
+            return;
         int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         attr_list hello;
         struct client *c;

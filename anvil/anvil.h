@@ -12,7 +12,11 @@
  *   request=recipient ident=ADDR   -> status=0 rate=N
  *   request=abuse     ident=ADDR reason=TEXT -> status=0 events=N banned=0|1
  *   request=ban_remove ident=ADDR  -> status=0 removed=0|1
- * ADDR must be a numeric IPv4/IPv6 address. A malformed request gets status=1 and
+ *   request=user_message   ident=USER -> status=0 rate=N
+ *   request=user_recipient ident=USER -> status=0 rate=N
+ * ADDR must be a numeric IPv4/IPv6 address; USER an authenticated (SASL) login name of
+ * 1..ANVIL_USER_MAX bytes without control characters, counted apart from any address
+ * (a user hopping addresses is still one user). A malformed request gets status=1 and
  * reason=TEXT, and the connection is closed.
  *
  *   anvil.c          main(), the event loop, connections and request dispatch
@@ -20,10 +24,15 @@
  *   anvil_banfile.c  the ban list and its state file (also linked into cmd/postern) */
 #ifndef POSTERN_ANVIL_H
 #define POSTERN_ANVIL_H
+#include <stddef.h>
 #include "str.h"
 
 #define ANVIL_ADDR_MAX 64              /* incl. NUL */
 #define ANVIL_REASON_MAX 100           /* ban reason bytes */
+#define ANVIL_USER_MAX 255             /* login name bytes in user_* requests */
+
+/* 1 if s is an acceptable user_* ident (see the protocol above). */
+int anvil_user_ok(const char *s);
 
 /* anvil_table.c */
 struct anvil_counts { int count, rate; };
@@ -32,6 +41,8 @@ void anvil_table_connect(const char *addr, struct anvil_counts *out);
 void anvil_table_disconnect(const char *addr);
 int anvil_table_message(const char *addr);     /* rate including this one */
 int anvil_table_recipient(const char *addr);
+int anvil_table_user_message(const char *user);  /* per login name, not per address */
+int anvil_table_user_recipient(const char *user);
 int anvil_table_abuse(const char *addr);       /* abuse events in the ban window */
 void anvil_table_forget_abuse(const char *addr);
 
@@ -56,6 +67,10 @@ int anvil_banfile_lock(int fd, int type);
 /* Read the list (replacing l's contents), dropping entries expired at `now` and bad
  * lines (counted in *bad when not NULL). 0 or -1 (I/O error, warning logged). */
 int anvil_banfile_read(int fd, struct anvil_ban_list *l, long long now, int *bad);
+/* The parser behind anvil_banfile_read(), on a buffer of len bytes (at most 1 MB is
+ * looked at; NUL bytes make a line bad): replaces l's contents as above. */
+void anvil_banfile_parse(const char *data, size_t len, struct anvil_ban_list *l,
+                         long long now, int *bad);
 /* Rewrite the file with l's entries and fsync. 0 or -1 (warning logged). */
 int anvil_banfile_write(int fd, const struct anvil_ban_list *l);
 /* Index of addr in l, or -1. */

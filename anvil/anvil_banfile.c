@@ -28,6 +28,18 @@ int anvil_addr_ok(const char *s)
     return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
 }
 
+int anvil_user_ok(const char *s)
+{
+    size_t n;
+
+    if (s == NULL || (n = strlen(s)) == 0 || n > ANVIL_USER_MAX)
+        return 0;
+    for (; *s; s++)
+        if ((unsigned char) *s < ' ' || *s == 0x7f)
+            return 0;
+    return 1;
+}
+
 int anvil_banfile_open(const char *path)
 {
     int fd;
@@ -130,29 +142,19 @@ static int parse_line(char *line, char **addr, long long *expires, char **reason
     return 0;
 }
 
-int anvil_banfile_read(int fd, struct anvil_ban_list *l, long long now, int *bad)
+void anvil_banfile_parse(const char *data, size_t len, struct anvil_ban_list *l,
+                         long long now, int *bad)
 {
-    char *buf = xmalloc(BANFILE_READ_MAX + 1), *p, *nl, *addr, *reason;
-    size_t len = 0;
-    ssize_t n;
+    char *buf, *p, *nl, *addr, *reason;
     long long expires;
     int nbad = 0;
 
-    l->count = 0;
-    while (len < BANFILE_READ_MAX) {
-        n = pread(fd, buf + len, BANFILE_READ_MAX - len, (off_t) len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            msg_warn("ban state file: read: %s", strerror(errno));
-            free(buf);
-            return -1;
-        }
-        if (n == 0)
-            break;
-        len += (size_t) n;
-    }
+    if (len > BANFILE_READ_MAX)
+        len = BANFILE_READ_MAX;
+    buf = xmalloc(len + 1);                      /* private copy: parse_line() cuts it */
+    memcpy(buf, data, len);
     buf[len] = 0;
+    l->count = 0;
     for (p = buf; p < buf + len; p = nl + 1) {
         nl = memchr(p, '\n', (size_t) (buf + len - p));
         if (nl == NULL) {                            /* torn last line */
@@ -170,6 +172,29 @@ int anvil_banfile_read(int fd, struct anvil_ban_list *l, long long now, int *bad
     free(buf);
     if (bad)
         *bad = nbad;
+}
+
+int anvil_banfile_read(int fd, struct anvil_ban_list *l, long long now, int *bad)
+{
+    char *buf = xmalloc(BANFILE_READ_MAX);
+    size_t len = 0;
+    ssize_t n;
+
+    while (len < BANFILE_READ_MAX) {
+        n = pread(fd, buf + len, BANFILE_READ_MAX - len, (off_t) len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            msg_warn("ban state file: read: %s", strerror(errno));
+            free(buf);
+            return -1;
+        }
+        if (n == 0)
+            break;
+        len += (size_t) n;
+    }
+    anvil_banfile_parse(buf, len, l, now, bad);
+    free(buf);
     return 0;
 }
 

@@ -1,5 +1,6 @@
 /* anvil_table.c: per client address counters for anvil: simultaneous connections, and
- * connection/message/recipient counts in a window of $anvil_rate_time_unit that starts at
+ * connection/message/recipient counts (message/recipient counts also per authenticated
+ * user) in a window of $anvil_rate_time_unit that starts at
  * the address's first event (as Postfix's anvil does), plus abuse events in a window of
  * $smtpd_ban_window. The table is bounded (TABLE_MAX addresses): idle entries whose
  * windows are over are reused first; when every entry is busy the oldest one with no
@@ -12,8 +13,13 @@
 
 #define TABLE_MAX 16384
 
+/* Table keys: a client address as is, or USER_PREFIX + login name (no address starts
+ * with "user:", so the two never meet). */
+#define USER_PREFIX "user:"
+#define KEY_MAX (sizeof(USER_PREFIX) + ANVIL_USER_MAX)
+
 struct entry {
-    char addr[ANVIL_ADDR_MAX];
+    char addr[KEY_MAX];
     int conns;                         /* open connections */
     long long rate_start;              /* window of the rate counters */
     int conn_rate, msg_rate, rcpt_rate;
@@ -117,4 +123,23 @@ int anvil_table_abuse(const char *addr)
 void anvil_table_forget_abuse(const char *addr)
 {
     lookup(addr)->abuse = 0;
+}
+
+/* The entry of an authenticated user; ANVIL_USER_MAX bounds the name (anvil.c checks). */
+static struct entry *user_lookup(const char *user)
+{
+    char key[KEY_MAX];
+
+    snprintf(key, sizeof(key), "%s%s", USER_PREFIX, user);
+    return lookup(key);
+}
+
+int anvil_table_user_message(const char *user)
+{
+    return ++user_lookup(user)->msg_rate;
+}
+
+int anvil_table_user_recipient(const char *user)
+{
+    return ++user_lookup(user)->rcpt_rate;
 }

@@ -200,6 +200,8 @@ const struct param_def param_table[] = {
     { "smtpd_client_connection_rate_limit", PARAM_INT, "0", 0 },
     { "smtpd_client_message_rate_limit", PARAM_INT, "0", 0 },
     { "smtpd_client_recipient_rate_limit", PARAM_INT, "0", 0 },
+    { "smtpd_sasl_user_message_rate_limit", PARAM_INT, "0", 0 },   /* per login name */
+    { "smtpd_sasl_user_recipient_rate_limit", PARAM_INT, "0", 0 },
     { "smtpd_client_event_limit_exceptions", PARAM_LIST, "$mynetworks", 0 },
     { "smtpd_ban_threshold", PARAM_INT, "0", 0 },              /* abuse events; 0 = no bans */
     { "smtpd_ban_window", PARAM_TIME, "10m", 's' },

@@ -234,3 +234,109 @@ def test_pregreet(instance):
     s.sendmail("a@client.test", [RCPT], "Subject: pregreet\r\n\r\npatient client\r\n")
     s.quit()
     harness.wait_for_maildir(instance.maildir, 1)
+
+
+def _login(instance, certs, source, user, password):
+    c = smtplib.SMTP("127.0.0.1", instance.sub_port, timeout=30, source_address=(source, 0))
+    c.starttls(context=th.client_context(certs))
+    c.ehlo("client.test")
+    c.login(user, password)
+    return c
+
+
+def test_sasl_user_rate_limits_follow_the_user(instance, tmp_path):
+    """Per-user limits count the login name, not the address: a user hopping addresses
+    is still limited, other users and unauthenticated clients are not, and the limits
+    apply to clients in smtpd_client_event_limit_exceptions (mynetworks) too."""
+    certs = th.Certs(str(tmp_path))
+    th.setup(instance, certs, smtpd_sasl_user_message_rate_limit="2",
+             smtpd_sasl_user_recipient_rate_limit="3", anvil_rate_time_unit="60s")
+    instance.start()
+    alice = "alice@example.test"
+    for source in ("127.0.0.21", "127.0.0.22"):             # one MAIL from each address
+        c = _login(instance, certs, source, "alice", th.PASSWORD)
+        assert c.docmd("MAIL", "FROM:<%s>" % alice)[0] == 250
+        c.rset()
+        c.quit()
+    c = _login(instance, certs, "127.0.0.23", "alice", th.PASSWORD)   # third address
+    code, msg = c.docmd("MAIL", "FROM:<%s>" % alice)
+    assert code == 450 and msg.decode().startswith("4.7.1 Error: too much mail from user "
+                                                   "alice"), msg
+    c.quit()
+    c = _login(instance, certs, "127.0.0.23", "bob", "bobs password")  # bob is not alice
+    assert c.docmd("MAIL", "FROM:<bob@example.test>")[0] == 250
+    for _ in range(3):
+        assert c.docmd("RCPT", "TO:<%s>" % RCPT)[0] == 250
+    code, msg = c.docmd("RCPT", "TO:<%s>" % RCPT)
+    assert code == 450 and b"4.7.1 Error: too many recipients from user bob" in msg, msg
+    code, _ = c.data(b"Subject: user limits\r\n\r\nthree recipients accepted\r\n")
+    assert code == 250
+    c.quit()
+    c = _login(instance, certs, "127.0.0.24", "bob", "bobs password")  # new address
+    assert c.docmd("MAIL", "FROM:<bob@example.test>")[0] == 250
+    assert c.docmd("RCPT", "TO:<%s>" % RCPT)[0] == 450
+    c.quit()
+    # unauthenticated sessions from the same addresses are not limited by user counters
+    s = instance.smtp(source="127.0.0.21")
+    for _ in range(3):
+        assert s.docmd("MAIL", "FROM:<x@client.test>")[0] == 250
+        s.rset()
+    s.quit()
+    harness.wait_for_maildir(instance.maildir, 1)
+    assert instance.log_lines(r"warning: SASL user message rate limit exceeded: 3 from "
+                              r"sasl_username=alice \(client \S+\[127\.0\.0\.23\]\)")
+    assert instance.log_lines(r"warning: SASL user recipient rate limit exceeded: 4 from "
+                              r"sasl_username=bob \(client \S+\[127\.0\.0\.23\]\)")
+    assert instance.log_lines(r"reject: MAIL from \S+\[127\.0\.0\.23\]: 450 4\.7\.1 Error: "
+                              r"too much mail from user alice")
+    assert instance.log_lines(r"reject: RCPT from \S+\[127\.0\.0\.24\]: 450 4\.7\.1 .*"
+                              r"from user bob")
+
+
+def _anvil_request(sock_file, sock, **attrs):
+    sock.sendall("".join("%s=%s\n" % kv for kv in attrs.items()).encode() + b"\n")
+    reply = {}
+    for _ in range(64):
+        line = sock_file.readline()
+        if line in (b"\n", b""):
+            break
+        name, _, value = line.decode().rstrip("\n").partition("=")
+        reply[name] = value
+    return reply
+
+
+def test_anvil_user_requests_validated(instance):
+    """The anvil protocol counts user_* requests per login name, apart from addresses,
+    and refuses a bad login name (control characters, too long) with status=1."""
+    import socket
+    instance.start()
+    path = os.path.join(instance.queue, "private", "anvil")
+
+    def session():
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(10)
+        s.connect(path)
+        f = s.makefile("rb")
+        assert f.readline() == b"protocol=anvil\n" and f.readline() == b"\n"
+        return s, f
+
+    s, f = session()
+    for n in (1, 2):
+        r = _anvil_request(f, s, request="user_message", ident="carol@example.test")
+        assert r == {"status": "0", "rate": str(n)}
+    r = _anvil_request(f, s, request="user_recipient", ident="carol@example.test")
+    assert r == {"status": "0", "rate": "1"}
+    assert _anvil_request(f, s, request="user_message", ident="x" * 255)["rate"] == "1"
+    # an address and a user of the same spelling are different counters
+    assert _anvil_request(f, s, request="message", ident="127.0.0.30")["rate"] == "1"
+    assert _anvil_request(f, s, request="user_message", ident="127.0.0.30")["rate"] == "1"
+    s.close()
+    for bad in ("a%0Ab", "x" * 256, ""):
+        s, f = session()
+        r = _anvil_request(f, s, request="user_message", ident=bad)
+        assert r.get("status") == "1", (bad, r)
+        assert f.readline() == b""                       # and the connection is closed
+        s.close()
+    s, f = session()                                     # a user name is no address
+    assert _anvil_request(f, s, request="message", ident="carol")["status"] == "1"
+    s.close()
