@@ -276,7 +276,8 @@ int cmd_init(int argc, char **argv)
         "bounce     unix  y       -       n       -       0       bounce\n"
         "anvil      unix  y       -       n       -       1       anvil\n"
         "pickup     unix  n       -       n       -       -       pickup\n"
-        "smtp       unix  y       -       n       -       -       smtp\n",
+        "smtp       unix  y       -       n       -       -       smtp\n"
+        "lmtp       unix  y       -       n       -       -       smtp\n",
         o.port);
     const char *vmailbox =
         "# virtual mailboxes: address  Maildir (relative to virtual_mailbox_base, ending in /)\n"

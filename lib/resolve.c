@@ -117,7 +117,9 @@ int domain_in_list(const char *param_name, const char *domain)
     return found;
 }
 
-/* Copy "transport[:nexthop]" into out; the nexthop defaults to `dflt`. */
+/* Copy "transport[:nexthop]" into out; the nexthop defaults to `dflt`. The split is at the
+ * first colon, so "lmtp:unix:/run/dovecot/lmtp" is transport "lmtp", nexthop
+ * "unix:/run/dovecot/lmtp" (smtp/ parses the LMTP nexthop forms). */
 static void set_route(struct resolved *out, const char *value, const char *dflt)
 {
     const char *colon = strchr(value, ':');

@@ -3,7 +3,8 @@
  * connection from qmgr is one delivery request (docs/PROTOCOLS.md section 3), served by
  * lib/deliver_service.h (request, reply, log line). Here we find the servers for the
  * nexthop (smtp_route.c), relay the message (smtp_connect.c, smtp_proto.c) and log one
- * line per recipient. */
+ * line per recipient. As the service "lmtp" (master.cf "lmtp unix - - n - - smtp") the
+ * same program speaks LMTP to the nexthop instead (smtp_is_lmtp()). */
 #include "smtp.h"
 #include <signal.h>
 #include <stdio.h>
@@ -12,6 +13,11 @@
 #include "deliver_service.h"
 #include "mem.h"
 #include "server.h"
+
+int smtp_is_lmtp(void)
+{
+    return strcmp(server_service_name(), "lmtp") == 0;
+}
 
 static void smtp_post_init(void)
 {
@@ -50,7 +56,8 @@ static void deliver_all(struct deliver_msg *m, struct deliver_rcpt *reqs, int nr
                            m->queue_id);
         fail_all(m, rcpts, n, &fail);
     } else if (smtp_route_find(m->nexthop, &route, &fail) < 0
-               || smtp_tls_policy_find(m->nexthop, &route.tls, &fail) < 0) {
+               || (!smtp_is_lmtp()            /* LMTP: no STARTTLS (level none) */
+                   && smtp_tls_policy_find(m->nexthop, &route.tls, &fail) < 0)) {
         fail_all(m, rcpts, n, &fail);
     } else {
         smtp_deliver(m, has_8bit, &route, rcpts, n);

@@ -9,7 +9,11 @@
  *   smtp_reply.c    read one SMTP reply, strictly bounded
  *   smtp_proto.c    the SMTP dialog of one session (EHLO, MAIL, RCPT, DATA, QUIT)
  *   smtp_tls.c      TLS policy per destination and the STARTTLS exchange
- * One connection per message for now (no connection cache). */
+ * One connection per message for now (no connection cache).
+ * Run as the master.cf service "lmtp" the same program speaks LMTP (RFC 2033): LHLO, one
+ * reply per accepted recipient after the final dot, nexthop "unix:/path" (UNIX socket) or
+ * "inet:host[:port]" / "[host]:port" / "host:port" (no MX lookup, default port 24), no
+ * STARTTLS and no loop check (the LMTP server is usually on this very host). */
 #ifndef POSTERN_SMTP_H
 #define POSTERN_SMTP_H
 #include <sys/types.h>
@@ -25,7 +29,12 @@
 #define SMTP_REPLY_LINES_MAX 100       /* lines per reply */
 #define SMTP_REPLY_TEXT_MAX 8192       /* joined reply text kept */
 #define SMTP_HOSTS_MAX 50              /* server hosts considered per delivery */
-#define SMTP_RELAY_MAX 340
+#define SMTP_RELAY_MAX 400
+#define SMTP_LMTP_PORT 24              /* RFC 2033 section 5: LMTP's assigned port */
+#define SMTP_UNIX_PATH_MAX 108         /* sizeof(sockaddr_un.sun_path) on Linux */
+
+/* 1 when this process runs as the "lmtp" service and speaks LMTP (smtp.c). */
+int smtp_is_lmtp(void);
 
 /* One request recipient that matched the queue file, while we try to deliver it. */
 struct smtp_rcpt {
@@ -56,9 +65,11 @@ struct smtp_route {
     int count;
     int port;
     int mx;                            /* hosts came from an MX lookup */
+    char unix_path[SMTP_UNIX_PATH_MAX];  /* LMTP "unix:PATH" nexthop ("" otherwise) */
     struct smtp_tls_policy tls;        /* TLS policy for this destination */
 };
-/* Resolve the nexthop into hosts. 0 ok; -1 with fail set (defer/bounce for everyone). */
+/* Resolve the nexthop into hosts (LMTP forms when smtp_is_lmtp()). 0 ok; -1 with fail set
+ * (defer/bounce for everyone). */
 int smtp_route_find(const char *nexthop, struct smtp_route *route, struct deliver_result *fail);
 void smtp_route_free(struct smtp_route *route);
 /* Parse "domain", "domain:port", "[host]" or "[host]:port". 0 or -1. host gets the name,
@@ -96,7 +107,7 @@ int smtp_reply_parse_line(const char *line, size_t len, int *code, int *more, co
 struct smtp_session {
     bio *b;
     char host[DNS_NAME_MAX + 1];
-    char addr[64];
+    char addr[SMTP_UNIX_PATH_MAX + 2];  /* IP address text, or the LMTP socket path */
     int port;
     char relay[SMTP_RELAY_MAX];
     int pipelining, eightbit, size_offered;
@@ -108,6 +119,7 @@ struct smtp_session {
     const struct smtp_tls_policy *tls_policy;
     tls_sess *tls;                     /* after a successful STARTTLS */
     int helo_timeout_ms;
+    int lmtp;                          /* speak LMTP (RFC 2033) instead of SMTP */
 };
 /* (smtp_tls.c) STARTTLS on a session after EHLO: 0 TLS is up (logged; EHLO must be sent
  * again); -1 refused (STARTTLS rejected or TLS unavailable; the plain-text session is

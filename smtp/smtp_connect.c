@@ -1,7 +1,8 @@
 /* smtp_connect.c: walk the route (hosts in order, every address of a host) and run an
  * SMTP session on the first address that answers, moving on while recipients remain
  * that another server might take. Bounded by $smtp_mx_address_limit addresses and
- * $smtp_mx_session_limit sessions per delivery; each connect by $smtp_connect_timeout. */
+ * $smtp_mx_session_limit sessions per delivery; each connect by $smtp_connect_timeout.
+ * An LMTP "unix:PATH" route is one session on that UNIX stream socket. */
 #include "smtp.h"
 #include <arpa/inet.h>
 #include <errno.h>
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 #include "../lib/config.h"  /* not "config.h": -I. (build dir) holds autoconf's config.h */
 #include "log.h"
@@ -80,6 +82,86 @@ static int connect_to(const struct dns_addr *a, int port, long timeout_s)
     return fd;
 }
 
+/* Blocking connect to a UNIX stream socket (local: it does not hang). fd, or -1 with errno. */
+static int connect_unix(const char *path)
+{
+    struct sockaddr_un sun;
+    size_t n = strlen(path);
+    int fd, err;
+
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+    if (n >= sizeof(sun.sun_path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(sun.sun_path, path, n + 1);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    if (connect(fd, (struct sockaddr *) &sun, sizeof(sun)) < 0) {
+        err = errno;
+        close(fd);
+        errno = err;
+        return -1;
+    }
+    return fd;
+}
+
+/* Run one session on a connected fd (closed here). The session's rc. */
+static int run_session(struct smtp_session *s, int fd, struct deliver_msg *m,
+                       struct smtp_rcpt *rcpts, int n)
+{
+    int rc;
+
+    s->lmtp = smtp_is_lmtp();
+    s->b = bio_open(fd, 1000);
+    rc = smtp_session_run(s, m, rcpts, n);
+    tls_sess_close(s->tls, s->b);
+    bio_close(s->b);
+    return rc;
+}
+
+/* Give recipients no server took a decision on the last connection-level error. */
+static void fail_untried(struct deliver_msg *m, struct smtp_rcpt *rcpts, int n,
+                         const struct deliver_result *last)
+{
+    for (int i = 0; i < n; i++) {
+        if (rcpts[i].done || rcpts[i].tried)
+            continue;
+        deliver_result_copy(&rcpts[i].req->result, last);
+        rcpts[i].done = last->status != DELIVER_DEFER;
+        snprintf(rcpts[i].relay, sizeof(rcpts[i].relay), "none");
+        rcpts[i].conn_setup = deliver_now() - m->request_time;
+        rcpts[i].xfer = 0;
+    }
+}
+
+/* LMTP over a UNIX socket: the one and only server. */
+static void deliver_unix(struct deliver_msg *m, int has_8bit, struct smtp_route *route,
+                         struct smtp_rcpt *rcpts, int n)
+{
+    struct deliver_result last;
+    struct smtp_session s;
+    int fd = connect_unix(route->unix_path), err = errno;
+
+    deliver_result_init(&last);
+    deliver_result_set(&last, DELIVER_DEFER, "4.4.1", "connect to %s: %s", route->unix_path,
+                       fd < 0 ? strerror(err) : "no reply");
+    if (fd >= 0) {
+        memset(&s, 0, sizeof(s));
+        snprintf(s.host, sizeof(s.host), "%s", config_str("myhostname"));
+        snprintf(s.addr, sizeof(s.addr), "%s", route->unix_path);
+        snprintf(s.relay, sizeof(s.relay), "%s[%s]", s.host, s.addr);
+        s.msg_8bit = has_8bit;
+        s.final_server = 1;
+        s.tls_policy = &route->tls;
+        (void) run_session(&s, fd, m, rcpts, n);
+    }
+    fail_untried(m, rcpts, n, &last);
+    deliver_result_free(&last);
+}
+
 static long limit_param(const char *name)
 {
     long v = config_int(name);
@@ -95,6 +177,10 @@ void smtp_deliver(struct deliver_msg *m, int has_8bit, struct smtp_route *route,
     struct deliver_result last;
     int stop = 0;
 
+    if (route->unix_path[0]) {
+        deliver_unix(m, has_8bit, route, rcpts, n);
+        return;
+    }
     deliver_result_init(&last);
     deliver_result_set(&last, DELIVER_DEFER, "4.4.1", "no SMTP server for %s could be tried",
                        m->nexthop);
@@ -146,24 +232,12 @@ void smtp_deliver(struct deliver_msg *m, int has_8bit, struct smtp_route *route,
             s.final_server = (h == route->count - 1 && a == addrs.count - 1)
                              || tries >= addr_limit || sessions >= sess_limit;
             s.tls_policy = &route->tls;
-            s.b = bio_open(fd, 1000);
-            rc = smtp_session_run(&s, m, rcpts, n);
-            tls_sess_close(s.tls, s.b);
-            bio_close(s.b);
+            rc = run_session(&s, fd, m, rcpts, n);
             if (rc != SESSION_NEXT)
                 stop = 1;
         }
         dns_addr_free(&addrs);
     }
-    /* recipients no server took a decision on get the last connection-level error */
-    for (int i = 0; i < n; i++) {
-        if (rcpts[i].done || rcpts[i].tried)
-            continue;
-        deliver_result_copy(&rcpts[i].req->result, &last);
-        rcpts[i].done = last.status != DELIVER_DEFER;
-        snprintf(rcpts[i].relay, sizeof(rcpts[i].relay), "none");
-        rcpts[i].conn_setup = deliver_now() - m->request_time;
-        rcpts[i].xfer = 0;
-    }
+    fail_untried(m, rcpts, n, &last);
     deliver_result_free(&last);
 }

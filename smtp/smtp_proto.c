@@ -3,7 +3,9 @@
  * still to do (MAIL and all RCPTs sent in one write when PIPELINING is offered), DATA with
  * the queue file's content (CRLF, dot-stuffed, over-long lines split), QUIT.
  * Per-recipient results go into the smtp_rcpt array; a soft failure that another server
- * might not have (connection trouble, 4xx) leaves recipients open for the next server. */
+ * might not have (connection trouble, 4xx) leaves recipients open for the next server.
+ * LMTP (RFC 2033, s->lmtp): LHLO instead of EHLO (no HELO fallback), no loop check on the
+ * server's name, and after the final dot one reply per recipient that RCPT accepted. */
 #include "smtp.h"
 #include <stdarg.h>
 #include <stdio.h>
@@ -212,18 +214,20 @@ static int tls_trouble(struct dialog *d, const char *dsn, const char *reason, in
     return SESSION_NEXT;
 }
 
-/* EHLO (HELO after a 5xx). 0, or -1 = stop with the session result in *rc. */
+/* EHLO (HELO after a 5xx) or LHLO. 0, or -1 = stop with the session result in *rc. */
 static int hello(struct dialog *d, int *rc, int allow_helo)
 {
     const char *err, *helo = config_str("smtp_helo_name");
+    const char *verb = d->s->lmtp ? "LHLO" : "EHLO";
 
     bio_set_timeout(d->s->b, timeout_ms("smtp_helo_timeout"));
-    bio_printf(d->s->b, "EHLO %s\r\n", helo);
+    bio_printf(d->s->b, "%s %s\r\n", verb, helo);
     if (read_reply(d, "smtp_helo_timeout", &err) < 0) {
-        *rc = session_trouble(d, err, "receiving the EHLO reply");
+        *rc = session_trouble(d, err, d->s->lmtp ? "receiving the LHLO reply"
+                                                 : "receiving the EHLO reply");
         return -1;
     }
-    if (d->reply.code / 100 == 5 && allow_helo) {
+    if (d->reply.code / 100 == 5 && allow_helo && !d->s->lmtp) {
         parse_ehlo(d->s, &d->reply);        /* no extensions at all */
         bio_printf(d->s->b, "HELO %s\r\n", helo);
         if (read_reply(d, "smtp_helo_timeout", &err) < 0) {
@@ -238,14 +242,14 @@ static int hello(struct dialog *d, int *rc, int allow_helo)
             return -1;
         }
     } else if (d->reply.code / 100 != 2) {
-        apply_reply(d, d->active, d->nactive, "EHLO");
+        apply_reply(d, d->active, d->nactive, verb);
         send_quit(d);
         *rc = SESSION_NEXT;
         return -1;
     } else {
         parse_ehlo(d->s, &d->reply);
     }
-    if (names_myself(d->reply.lines[0])) {
+    if (!d->s->lmtp && names_myself(d->reply.lines[0])) {
         *rc = loops_back(d);
         send_quit(d);
         return -1;
@@ -307,7 +311,7 @@ static int handshake(struct dialog *d, int *rc)
         *rc = SESSION_NEXT;
         return -1;
     }
-    if (names_myself(d->reply.lines[0])) {
+    if (!d->s->lmtp && names_myself(d->reply.lines[0])) {
         *rc = loops_back(d);
         send_quit(d);
         return -1;
@@ -371,6 +375,37 @@ static int send_content(struct dialog *d, str *why)
     }
     bio_puts(d->s->b, ".\r\n");
     return 0;
+}
+
+/* LMTP after the final dot: one reply per accepted recipient, in RCPT order (RFC 2033
+ * section 4.2). A lost connection defers those not answered yet. */
+static int lmtp_data_replies(struct dialog *d)
+{
+    const char *err;
+
+    for (int i = 0; i < d->naccepted; i++) {
+        struct smtp_rcpt *rc = &d->rcpts[d->accepted[i]];
+        if (read_reply(d, "smtp_data_done_timeout", &err) < 0) {
+            int *active = d->active, nactive = d->nactive, r;
+            d->active = d->accepted + i;         /* only those still waiting for a reply */
+            d->nactive = d->naccepted - i;
+            r = session_trouble(d, err, "sending message body");
+            d->active = active;
+            d->nactive = nactive;
+            return r;
+        }
+        if (d->reply.code / 100 == 2) {
+            set_result(d, rc, DELIVER_SENT,
+                       strncmp(d->reply.dsn, "2.", 2) == 0 ? d->reply.dsn : "2.0.0",
+                       d->reply.text.data);
+        } else {
+            if (d->reply.code / 100 == 3)
+                d->reply.code = 450;
+            apply_reply(d, &d->accepted[i], 1, "end of DATA");
+        }
+    }
+    send_quit(d);
+    return any_open(d) ? SESSION_NEXT : SESSION_DONE;
 }
 
 static int transaction(struct dialog *d)
@@ -458,6 +493,8 @@ static int transaction(struct dialog *d)
         return SESSION_DONE;
     }
     str_free(&reason);
+    if (d->s->lmtp)
+        return lmtp_data_replies(d);
     if (read_reply(d, "smtp_data_done_timeout", &err) < 0)
         return session_trouble(d, err, "sending message body");
     if (d->reply.code / 100 == 2) {

@@ -5,7 +5,10 @@
  *                             null MX (RFC 7505) -> bounce 5.1.10; NXDOMAIN -> bounce 5.1.2;
  *                             DNS trouble -> defer 4.4.3.
  * When we are one of the MX hosts ($myhostname), hosts with our preference or worse are
- * dropped; if nothing is left the mail "loops back to myself" (bounce 5.4.6). */
+ * dropped; if nothing is left the mail "loops back to myself" (bounce 5.4.6).
+ * LMTP (smtp_is_lmtp()) never looks up MX records:
+ *   "unix:PATH"                          the UNIX stream socket PATH
+ *   "inet:HOST[:port]", "[HOST][:port]", "HOST[:port]"  that host, port 24 by default */
 #include "smtp.h"
 #include <arpa/inet.h>
 #include <netdb.h>
@@ -88,6 +91,40 @@ static void add_host(struct smtp_route *r, const char *name, int pref, int liter
     r->count++;
 }
 
+/* The LMTP nexthop forms (see the top of the file). 0, or -1 with fail set. */
+static int lmtp_route_find(const char *nexthop, struct smtp_route *route,
+                           struct deliver_result *fail)
+{
+    char host[DNS_NAME_MAX + 1];
+    int literal, port;
+
+    if (strncasecmp(nexthop, "unix:", 5) == 0) {
+        const char *path = nexthop + 5;
+        size_t n = strlen(path);
+        int bad = n == 0 || n >= sizeof(route->unix_path);
+
+        for (size_t i = 0; i < n && !bad; i++)
+            bad = (unsigned char) path[i] < 0x20 || path[i] == 0x7f;
+        if (bad) {
+            deliver_result_set(fail, DELIVER_DEFER, "4.3.5", "bad LMTP socket path in "
+                               "next-hop destination \"%.300s\"", nexthop);
+            return -1;
+        }
+        memcpy(route->unix_path, path, n + 1);
+        return 0;
+    }
+    if (strncasecmp(nexthop, "inet:", 5) == 0)
+        nexthop += 5;
+    if (smtp_nexthop_parse(nexthop, host, sizeof(host), &port, &literal) < 0) {
+        deliver_result_set(fail, DELIVER_DEFER, "4.3.5", "bad next-hop destination \"%.300s\"",
+                           nexthop);
+        return -1;
+    }
+    route->port = port < 0 ? SMTP_LMTP_PORT : port;
+    add_host(route, host, 0, literal);
+    return 0;
+}
+
 int smtp_route_find(const char *nexthop, struct smtp_route *route, struct deliver_result *fail)
 {
     char host[DNS_NAME_MAX + 1];
@@ -96,6 +133,8 @@ int smtp_route_find(const char *nexthop, struct smtp_route *route, struct delive
     str why;
 
     memset(route, 0, sizeof(*route));
+    if (smtp_is_lmtp())
+        return lmtp_route_find(nexthop, route, fail);
     if (smtp_nexthop_parse(nexthop, host, sizeof(host), &port, &literal) < 0) {
         deliver_result_set(fail, DELIVER_DEFER, "4.3.5", "bad next-hop destination \"%.300s\"",
                            nexthop);

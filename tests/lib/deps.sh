@@ -10,7 +10,7 @@ POSTERN_DEPS="build-essential autoconf automake pkg-config libssl-dev libdb5.3-d
 libspf2-dev libopendkim-dev libopendmarc-dev check libsubunit-dev python3 python3-pytest
 swaks clang libclang-rt-14-dev dnsmasq-base python3-dnslib python3-dkim publicsuffix
 openssl procps libnet-ssleay-perl libauthen-sasl-perl python3-pytest-xdist
-dovecot-imapd dovecot-pop3d systemd python3-prometheus-client"
+dovecot-imapd dovecot-pop3d dovecot-lmtpd systemd python3-prometheus-client"
 # dovecot-*: tests/integration/test_dovecot.py runs a private Dovecot on high ports (the
 # system service is kept from starting during the install, see postern_apt_install);
 # systemd: systemd-analyze verify of the unit in test_install.py.
