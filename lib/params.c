@@ -151,6 +151,8 @@ const struct param_def param_table[] = {
     { "smtpd_sasl_failure_limit", PARAM_INT, "5", 0 },         /* per client address ... */
     { "smtpd_sasl_failure_window", PARAM_TIME, "10m", 's' },   /* ... in this window; then AUTH
                                                                  * is refused until it ends */
+    { "smtpd_sasl_user_failure_limit", PARAM_INT, "0", 0 },    /* per user name, any address;
+                                                                 * 0 = off */
     { "smtpd_sasl_failure_state_file", PARAM_STR, "$queue_directory/pid/smtpd_sasl_failures", 0 },
     { "smtpd_sender_login_maps", PARAM_LIST, "", 0 },          /* sender address -> login(s) */
     { "smtpd_sender_restrictions", PARAM_LIST, "", 0 },

@@ -144,6 +144,10 @@ void smtpd_auth_reset(struct smtpd_state *s);  /* forget the login (after STARTT
 void smtpd_auth_throttle_open(const char *path);
 int smtpd_auth_throttled(const char *addr, long limit, long window);
 void smtpd_auth_failed(const char *addr, long window);
+/* Failed AUTH per attempted user name (any client address), same state file. */
+void smtpd_auth_user_key(const char *user, size_t len, char *out); /* out: 256 bytes */
+int smtpd_auth_user_throttled(const char *user_key, long limit, long window);
+void smtpd_auth_user_failed(const char *user_key, long window);
 
 /* smtpd_xclient.c */
 void smtpd_xclient_init(void);                /* read $smtpd_authorized_xclient_hosts */

@@ -3,7 +3,10 @@
  * unless $smtpd_tls_auth_only = no. A failure is answered "535 5.7.8" after
  * $smtpd_sasl_failure_delay; after $smtpd_sasl_failure_limit failures from one client
  * address within $smtpd_sasl_failure_window, AUTH is refused for that address until the
- * window ends (smtpd_auth_throttle.c, shared by all smtpd processes).
+ * window ends (smtpd_auth_throttle.c, shared by all smtpd processes). Likewise, after
+ * $smtpd_sasl_user_failure_limit failures for one attempted user name (from any
+ * addresses) within that window, AUTH for that name is refused with the same "454 4.7.0"
+ * as a lookup failure, whatever the password, so the reply reveals nothing.
  * The login name goes into the log ("client=..., sasl_method=, sasl_username=") and to
  * cleanup as the sasl_username attribute (smtpd_xact.c). */
 #include <string.h>
@@ -20,7 +23,7 @@
 
 static int auth_enable, auth_only;
 static char **password_maps;
-static long failure_delay, failure_limit, failure_window;
+static long failure_delay, failure_limit, failure_window, user_failure_limit;
 
 void smtpd_auth_pre_init(void)
 {
@@ -38,6 +41,7 @@ void smtpd_auth_post_init(void)
         failure_delay = 60;
     failure_limit = config_int("smtpd_sasl_failure_limit");
     failure_window = config_time("smtpd_sasl_failure_window");
+    user_failure_limit = config_int("smtpd_sasl_user_failure_limit");
     if (auth_enable && password_maps[0] == NULL)
         msg_warn("smtpd_sasl_auth_enable = yes but smtpd_sasl_password_maps is empty: "
                  "every login will fail");
@@ -180,6 +184,7 @@ int smtpd_cmd_auth(struct smtpd_state *s, char *args)
 {
     char mech[16], *init;
     str user, pass, why;
+    char user_key[256];
     int rc, ok;
     size_t n;
 
@@ -253,6 +258,15 @@ int smtpd_cmd_auth(struct smtpd_state *s, char *args)
     case AUTH_IO:
         break;                         /* the command loop logs the lost client */
     case AUTH_GOT:
+        smtpd_auth_user_key(user.data, user.len, user_key);
+        if (user_failure_limit > 0 && user.len > 0
+            && smtpd_auth_user_throttled(user_key, user_failure_limit, failure_window)) {
+            msg_warn("%s: AUTH refused for user=%.64s: too many failed authentication "
+                     "attempts for this user name", s->peer,
+                     passwd_user_ok(user_key) ? user_key : "(not printable)");
+            smtpd_reply(s, "454 4.7.0 Temporary authentication failure");
+            break;
+        }
         rc = user.len > 0 ? passwd_verify(password_maps, user.data, pass.data, &why) : 0;
         if (rc > 0) {
             str_set(&s->sasl_username, user.data);
@@ -269,6 +283,8 @@ int smtpd_cmd_auth(struct smtpd_state *s, char *args)
                      s->peer, mech, user.len && passwd_user_ok(user.data) ? ", user=" : "",
                      user.len && passwd_user_ok(user.data) ? user.data : "");
             smtpd_auth_failed(s->addr, failure_window);
+            if (user_failure_limit > 0 && user.len > 0)
+                smtpd_auth_user_failed(user_key, failure_window);
             metrics_inc(METRIC_AUTH, 1);
             smtpd_anvil_abuse(s, "AUTH failure");   /* towards a ban */
             if (smtpd_flush(s) == 0 && failure_delay > 0)

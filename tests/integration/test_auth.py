@@ -162,3 +162,70 @@ def test_postern_passwd_list_delete(instance, certs):
     with open(os.path.join(instance.conf, "sasl_passwd")) as fh:
         assert "carol $6$" in fh.read()
     assert instance.run("passwd", "add", "dave", "secret", check=False).returncode == 2
+
+
+def submission_from(instance, certs, source):
+    c = smtplib.SMTP("127.0.0.1", instance.sub_port, timeout=30,
+                     source_address=(source, 0))
+    c.starttls(context=th.client_context(certs))
+    c.ehlo("client.test")
+    return c
+
+
+def auth_plain(c, user, password):
+    """One AUTH PLAIN attempt (smtplib's login() would retry with LOGIN): (code, text)."""
+    c.user, c.password = user, password
+    return c.auth("PLAIN", c.auth_plain)
+
+
+def test_failures_per_user_name_block_that_name_from_any_address(instance, certs):
+    window = 3
+    th.setup(instance, certs, smtpd_sasl_user_failure_limit="3",
+             smtpd_sasl_failure_window="%ds" % window)
+    instance.start()
+    t_first = time.monotonic()
+    # One failure each from three addresses (the per-address limit is not reached);
+    # the name is compared case-insensitively.
+    for source, name in (("127.0.0.5", "alice"), ("127.0.0.6", "ALICE"),
+                         ("127.0.0.7", "alice")):
+        c = submission_from(instance, certs, source)
+        with pytest.raises(smtplib.SMTPAuthenticationError) as e:
+            auth_plain(c, name, "guess")
+        assert e.value.smtp_code == 535
+        c.close()
+    # A fourth address, the right password: still refused, with the reply a lookup
+    # failure gets (nothing tells whether the user exists).
+    c = submission_from(instance, certs, "127.0.0.8")
+    with pytest.raises(smtplib.SMTPAuthenticationError) as e:
+        auth_plain(c, "alice", th.PASSWORD)
+    assert e.value.smtp_code == 454
+    assert e.value.smtp_error == b"4.7.0 Temporary authentication failure"
+    c.close()
+    assert instance.wait_for_log(r"\[127\.0\.0\.8\]: AUTH refused for user=alice: too many "
+                                 r"failed authentication attempts")
+    # Another user from the same address is unaffected.
+    c = submission_from(instance, certs, "127.0.0.8")
+    code, text = auth_plain(c, "bob", "bobs password")
+    assert code == 235, text
+    c.quit()
+    # After the window, alice can log in again.
+    time.sleep(max(0.0, t_first + window + 1.2 - time.monotonic()))
+    c = submission_from(instance, certs, "127.0.0.8")
+    code, text = auth_plain(c, "alice", th.PASSWORD)
+    assert code == 235, text
+    c.quit()
+
+
+def test_user_failure_limit_off_by_default(instance, certs):
+    th.setup(instance, certs, smtpd_sasl_failure_window="1h")
+    instance.start()
+    for source in ("127.0.0.5", "127.0.0.6", "127.0.0.7", "127.0.0.8"):
+        c = submission_from(instance, certs, source)
+        with pytest.raises(smtplib.SMTPAuthenticationError) as e:
+            auth_plain(c, "alice", "guess")
+        assert e.value.smtp_code == 535
+        c.close()
+    c = submission_from(instance, certs, "127.0.0.9")
+    code, text = auth_plain(c, "alice", th.PASSWORD)
+    assert code == 235, text
+    c.quit()
