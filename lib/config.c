@@ -10,6 +10,7 @@
 #define _GNU_SOURCE 1
 #endif
 #include "config.h"
+#include "readfile.h"
 #include "params.h"
 #include "mem.h"
 #include "log.h"
@@ -458,52 +459,23 @@ int config_load(const char *confdir, char **err)
     if (!confdir || !*confdir)
         confdir = POSTERN_SYSCONFDIR;
     char *path = xasprintf("%s/main.cf", confdir);
-    /* O_NONBLOCK: a FIFO planted as main.cf must not block the open */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    struct stat st;
-    if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
-        *err = xasprintf("%s: not a regular file", path);
-        close(fd);
+    str data;
+    str_init(&data);
+    if (readfile(path, CONFIG_FILE_MAX, &data, err) != 0) {
+        if (errno != ENOENT || *err == NULL || strstr(*err, ": cannot open: ") == NULL) {
+            str_free(&data);
+            free(path);
+            return -1;
+        }
+        free(*err);                          /* no main.cf: all defaults */
+        *err = NULL;
+        apply_pending(NULL, 0, path);
+    } else if (parse_text(data.data, data.len, path, err) != 0) {
+        str_free(&data);
         free(path);
         return -1;
     }
-    if (fd < 0) {
-        if (errno != ENOENT) {
-            *err = xasprintf("%s: cannot open: %s", path, strerror(errno));
-            free(path);
-            return -1;
-        }
-        apply_pending(NULL, 0, path);       /* no main.cf: all defaults */
-    } else {
-        str data;
-        str_init(&data);
-        char buf[8192];
-        ssize_t r;
-        int rc = 0;
-        while ((r = read(fd, buf, sizeof buf)) != 0) {
-            if (r < 0) {
-                if (errno == EINTR)
-                    continue;
-                *err = xasprintf("%s: read error: %s", path, strerror(errno));
-                rc = -1;
-                break;
-            }
-            str_append(&data, buf, (size_t)r);
-            if (data.len > CONFIG_FILE_MAX) {
-                *err = xasprintf("%s: file is larger than %d bytes", path, CONFIG_FILE_MAX);
-                rc = -1;
-                break;
-            }
-        }
-        close(fd);
-        if (rc == 0)
-            rc = parse_text(data.data, data.len, path, err);
-        str_free(&data);
-        if (rc != 0) {
-            free(path);
-            return -1;
-        }
-    }
+    str_free(&data);
     free(conf_dir);
     conf_dir = xstrdup(confdir);
     free(path);

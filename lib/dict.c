@@ -15,6 +15,7 @@
 #include "dict_text.h"
 #include "log.h"
 #include "mem.h"
+#include "readfile.h"
 
 #define DICT_KEY_MAX 4096            /* longer keys cannot be in any table */
 #define DICT_SRC_LINE_MAX 65536      /* one physical source line */
@@ -271,43 +272,10 @@ static int build_put(const char *key, const char *value, int line, void *ctx)
     return rc < 0 ? -1 : 0;
 }
 
-/* Read a whole file (bounded) into s. 0 or -1 with *err. */
+/* Read a whole source file (bounded) into s. 0 or -1 with *err. */
 static int read_file(const char *path, str *s, char **err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0) {
-        *err = xasprintf("open %s: %s", path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    if (!S_ISREG(st.st_mode) || st.st_size > DICT_SRC_FILE_MAX) {
-        *err = xasprintf("%s: not a regular file or too large", path);
-        close(fd);
-        return -1;
-    }
-    char buf[65536];
-    for (;;) {
-        ssize_t n = read(fd, buf, sizeof(buf));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            *err = xasprintf("read %s: %s", path, strerror(errno));
-            close(fd);
-            return -1;
-        }
-        if (n == 0)
-            break;
-        if (s->len + (size_t)n > (size_t)DICT_SRC_FILE_MAX) {
-            *err = xasprintf("%s: too large", path);
-            close(fd);
-            return -1;
-        }
-        str_append(s, buf, (size_t)n);
-    }
-    close(fd);
-    return 0;
+    return readfile(path, DICT_SRC_FILE_MAX, s, err);
 }
 
 int dict_build(const char *spec, const char *source, enum dict_src_format fmt, char **err)

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "dict_text.h"
+#include "readfile.h"
 #include "mem.h"
 #include "str.h"
 
@@ -95,45 +96,14 @@ int dict_text_parse(const char *name, const char *buf, size_t len, dict_text_fn 
 
 char *dict_text_read(const char *path, size_t *len, char **err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
     str s;
-
-    if (fd < 0 || fstat(fd, &st) < 0) {
-        *err = xasprintf("open %s: %s", path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return NULL;
-    }
-    if (!S_ISREG(st.st_mode) || st.st_size > DICT_TEXT_FILE_MAX) {
-        *err = xasprintf("%s: not a regular file or too large", path);
-        close(fd);
-        return NULL;
-    }
     str_init(&s);
-    for (;;) {
-        char chunk[65536];
-        ssize_t n = read(fd, chunk, sizeof(chunk));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            *err = xasprintf("read %s: %s", path, strerror(errno));
-            break;
-        }
-        if (n == 0) {
-            close(fd);
-            *len = s.len;
-            char *data = str_steal(&s);
-            str_free(&s);
-            return data;
-        }
-        if (s.len + (size_t)n > (size_t)DICT_TEXT_FILE_MAX) {
-            *err = xasprintf("%s: too large", path);
-            break;
-        }
-        str_append(&s, chunk, (size_t)n);
+    if (readfile(path, DICT_TEXT_FILE_MAX, &s, err) != 0) {
+        str_free(&s);
+        return NULL;
     }
-    close(fd);
-    str_free(&s);
-    return NULL;
+    *len = s.len;
+    char *data = str_steal(&s);
+    str_free(&s);                      /* str_steal left a fresh empty string behind */
+    return data;
 }

@@ -5,6 +5,7 @@
 #define _GNU_SOURCE 1
 #endif
 #include "mastercf.h"
+#include "readfile.h"
 #include "mem.h"
 #include "str.h"
 #include <errno.h>
@@ -246,39 +247,9 @@ int mastercf_load(const char *path, struct mastercf *out, char **err)
     out->entries = NULL;
     out->count = 0;
     *err = NULL;
-    /* O_NONBLOCK: a FIFO planted as master.cf must not block the open */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0) {
-        *err = xasprintf("%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        *err = xasprintf("%s: not a regular file", path);
-        close(fd);
-        return -1;
-    }
     str data;
     str_init(&data);
-    char buf[8192];
-    ssize_t r;
-    int rc = 0;
-    while ((r = read(fd, buf, sizeof buf)) != 0) {
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            *err = xasprintf("%s: read error: %s", path, strerror(errno));
-            rc = -1;
-            break;
-        }
-        str_append(&data, buf, (size_t)r);
-        if (data.len > MASTERCF_FILE_MAX) {
-            *err = xasprintf("%s: file is larger than %d bytes", path, MASTERCF_FILE_MAX);
-            rc = -1;
-            break;
-        }
-    }
-    close(fd);
+    int rc = readfile(path, MASTERCF_FILE_MAX, &data, err);
     if (rc == 0)
         rc = parse_buffer(data.data, data.len, path, out, err);
     str_free(&data);

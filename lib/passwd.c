@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include "passwd.h"
+#include "readfile.h"
 #include "dict.h"
 #include "mem.h"
 
@@ -141,36 +142,16 @@ static const char *source_of(const char *spec)
 
 static int read_source(const char *path, str *s, char **err)
 {
-    char buf[8192];
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-
     str_reset(s);
-    if (fd < 0) {
-        if (errno == ENOENT)
-            return 0;                  /* a new table */
-        *err = xasprintf("%s: %s", path, strerror(errno));
-        return -1;
+    if (readfile(path, PASSWD_SOURCE_MAX, s, err) == 0)
+        return 0;
+    if (errno == ENOENT && strstr(*err, ": cannot open: ") != NULL) {
+        free(*err);                    /* a new table */
+        *err = NULL;
+        str_reset(s);
+        return 0;
     }
-    for (;;) {
-        ssize_t n = read(fd, buf, sizeof(buf));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            *err = xasprintf("%s: %s", path, strerror(errno));
-            close(fd);
-            return -1;
-        }
-        if (n == 0)
-            break;
-        if (s->len + (size_t)n > PASSWD_SOURCE_MAX) {
-            *err = xasprintf("%s: file too large", path);
-            close(fd);
-            return -1;
-        }
-        str_append(s, buf, (size_t)n);
-    }
-    close(fd);
-    return 0;
+    return -1;
 }
 
 static int write_source(const char *path, const str *s, char **err)
