@@ -130,6 +130,9 @@ static void add_field(const char *data, size_t len)
 
 void cleanup_auth_headers(struct cleanup_state *st, str *block, size_t *bytes)
 {
+    reset();
+    if (st->flags & SUBMIT_FLAG_REQUEUE)
+        return;                            /* evaluated when it first arrived */
     const char *p = block->data, *end = block->data + block->len;
     str field, kept;
     const char *field_start = NULL;        /* encoded start of the current field */
@@ -196,6 +199,8 @@ void cleanup_auth_headers(struct cleanup_state *st, str *block, size_t *bytes)
 
 void cleanup_auth_added(struct cleanup_state *st, const str *lines)
 {
+    if (st->flags & SUBMIT_FLAG_REQUEUE)
+        return;
     const char *p = lines->data, *end = lines->data + lines->len;
 
     (void)st;
@@ -335,6 +340,8 @@ static void start(struct cleanup_state *st)
 
 void cleanup_auth_body(struct cleanup_state *st, int type, const char *data, size_t len)
 {
+    if (st->flags & SUBMIT_FLAG_REQUEUE)
+        return;
     if (!au.started)
         start(st);
     if (au.first_body) {
@@ -589,6 +596,10 @@ static void finish_inbound(struct cleanup_state *st, str *hdrs)
 
 void cleanup_auth_finish(struct cleanup_state *st)
 {
+    if (st->flags & SUBMIT_FLAG_REQUEUE) {
+        reset();
+        return;
+    }
     str hdrs, sig;
 
     if (st->status != 0) {
@@ -625,6 +636,8 @@ void cleanup_auth_finish(struct cleanup_state *st)
 
 void cleanup_auth_committed(struct cleanup_state *st)
 {
+    if (st->flags & SUBMIT_FLAG_REQUEUE)
+        return;
     if (!au.hold)
         return;
     au.hold = 0;

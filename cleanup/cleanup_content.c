@@ -76,8 +76,10 @@ static void emit_headers(struct cleanup_state *st, struct hdr_state *h)
     else if ((st->flags & SUBMIT_FLAG_LOCAL) && st->peer_uid != (uid_t)-1)
         ri.uid = (long)st->peer_uid;
     ri.when = when;
-    addhdr_received(&added, &ri);
-    write_lines(st, &added);
+    if (!(st->flags & SUBMIT_FLAG_REQUEUE)) {    /* a requeued message has its trace */
+        addhdr_received(&added, &ri);
+        write_lines(st, &added);
+    }
 
     cleanup_auth_headers(st, &h->block, &h->bytes);   /* mailauth: DKIM input, forged A-R */
     cleanup_out_encoded(st, h->block.data, h->block.len);

@@ -14,7 +14,7 @@
 #include "str.h"
 #include "submit.h"
 
-#define KNOWN_FLAGS (SUBMIT_FLAG_LOCAL)
+#define KNOWN_FLAGS (SUBMIT_FLAG_LOCAL | SUBMIT_FLAG_REQUEUE)
 
 static const char *const attr_names[CA_COUNT] = {
     [CA_CLIENT_NAME] = "client_name", [CA_CLIENT_ADDR] = "client_addr",

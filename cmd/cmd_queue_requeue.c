@@ -67,7 +67,7 @@ static int resubmit(const char *id, char newid[QUEUE_ID_MAX])
         cmd_error("%s: every recipient is done already; nothing to requeue", id);
         goto out;
     }
-    submit *s = submit_open(0, &err);
+    submit *s = submit_open(SUBMIT_FLAG_REQUEUE, &err);
     if (s == NULL) {
         cmd_error("%s: cannot reach the cleanup service: %s", id, err ? err : "unknown error");
         goto out;

@@ -16,6 +16,9 @@
 #include "str.h"
 
 #define SUBMIT_FLAG_LOCAL 0x1          /* local submission: add missing Message-ID/Date/From */
+#define SUBMIT_FLAG_REQUEUE 0x2        /* `postern queue requeue`: a message that was already
+                                        * accepted once: no new Received header, no second
+                                        * round of DKIM/DMARC/Authentication-Results */
 
 typedef struct submit submit;
 
