@@ -123,7 +123,8 @@ static const char *pattern_too_costly(const char *pat)
             prev = REPEAT;
             break;
         case '{': {
-            if (p[1] < '0' || p[1] > '9') {
+            /* "{n", and "{,m}" which glibc reads as {0,m} */
+            if ((p[1] < '0' || p[1] > '9') && !(p[1] == ',' && p[2] >= '0' && p[2] <= '9')) {
                 prev = ATOM;
                 break;
             }
