@@ -13,6 +13,7 @@ import glob
 import os
 import re
 import signal
+import random
 import socket
 import smtplib
 import subprocess
@@ -36,11 +37,23 @@ def build_dir():
     return os.path.join(repo, "build", "plain")
 
 
+_port_random = random.SystemRandom()
+
+
 def free_port():
-    """A free high TCP port on 127.0.0.1 (the kernel picks it; tiny reuse race accepted)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free TCP port on 127.0.0.1 for a listener of a test. Chosen at random BELOW the
+    kernel's ephemeral range (32768-60999 here): ports the kernel hands to outgoing
+    connections and to bind(0) — many of them while tests run in parallel — can then
+    never take it between this check and the listener's bind."""
+    for _ in range(500):
+        port = _port_random.randrange(20000, 32000)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port between 20000 and 32000")
 
 
 def wait_until(predicate, timeout, interval=0.1):
