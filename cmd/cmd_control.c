@@ -191,6 +191,24 @@ int cmd_start(int argc, char **argv)
     return CMD_FAIL;
 }
 
+/* Send sig to the running master (stop, reload). CMD_OK with *pid set, CMD_ERROR when
+ * the pid file cannot be read, CMD_FAIL when no master runs or kill fails. */
+static int signal_master(const char *pidpath, int sig, const char *name, pid_t *pid)
+{
+    *pid = master_pid(pidpath);
+    if (*pid < 0)
+        return CMD_ERROR;
+    if (*pid == 0) {
+        cmd_error("the postern master is not running");
+        return CMD_FAIL;
+    }
+    if (kill(*pid, sig) != 0) {
+        cmd_error("kill -%s %ld: %s", name, (long)*pid, strerror(errno));
+        return CMD_FAIL;
+    }
+    return CMD_OK;
+}
+
 int cmd_stop(int argc, char **argv)
 {
     if (no_args(argc, argv) != 0)
@@ -198,17 +216,10 @@ int cmd_stop(int argc, char **argv)
     const char *pidpath = control_setup();
     if (!pidpath)
         return CMD_ERROR;
-    pid_t pid = master_pid(pidpath);
-    if (pid < 0)
-        return CMD_ERROR;
-    if (pid == 0) {
-        cmd_error("the postern master is not running");
-        return CMD_FAIL;
-    }
-    if (kill(pid, SIGTERM) != 0) {
-        cmd_error("kill -TERM %ld: %s", (long)pid, strerror(errno));
-        return CMD_FAIL;
-    }
+    pid_t pid;
+    int rc = signal_master(pidpath, SIGTERM, "TERM", &pid);
+    if (rc != CMD_OK)
+        return rc;
     for (int waited = 0; waited < STOP_WAIT_MS; waited += 100) {
         if (pidfile_running(pidpath) == 0) {
             printf("postern: stopped (master PID %ld)\n", (long)pid);
@@ -227,17 +238,10 @@ int cmd_reload(int argc, char **argv)
     const char *pidpath = control_setup();
     if (!pidpath || !config_values_ok() || !mastercf_ok("; not reloading"))
         return CMD_ERROR;
-    pid_t pid = master_pid(pidpath);
-    if (pid < 0)
-        return CMD_ERROR;
-    if (pid == 0) {
-        cmd_error("the postern master is not running");
-        return CMD_FAIL;
-    }
-    if (kill(pid, SIGHUP) != 0) {
-        cmd_error("kill -HUP %ld: %s", (long)pid, strerror(errno));
-        return CMD_FAIL;
-    }
+    pid_t pid;
+    int rc = signal_master(pidpath, SIGHUP, "HUP", &pid);
+    if (rc != CMD_OK)
+        return rc;
     printf("postern: reload signal sent to master PID %ld\n", (long)pid);
     return CMD_OK;
 }
