@@ -25,6 +25,9 @@ struct deliver_msg {
                                          * the queue file's ctime (qmgr's rename) */
     double request_time;                /* when qmgr's request arrived */
     size_t line_max;                    /* bound for one logical content line */
+    int conn_use;                       /* agent sets it before logging: >1 when the
+                                         * connection to the relay was reused (the log
+                                         * line says conn_use=N) */
 };
 
 /* One request recipient as verified against the queue file. */

@@ -1,5 +1,5 @@
-/* deliver_service.c: one delivery request from qmgr, start to reply (see
- * deliver_service.h). */
+/* deliver_service.c: the delivery requests of one qmgr connection, each from request to
+ * reply (see deliver_service.h). */
 #include "deliver_service.h"
 #include <stdio.h>
 #include <unistd.h>
@@ -7,8 +7,10 @@
 #include "config.h"
 #include "log.h"
 
-static void send_reply(bio *b, const char *qid, const struct deliver_rcpt *rcpts, int n)
+static int send_reply(bio *b, const char *qid, const struct deliver_rcpt *rcpts, int n)
 {
+    int rc = 0;
+
     attr_list reply;
     char name[64];
 
@@ -23,9 +25,12 @@ static void send_reply(bio *b, const char *qid, const struct deliver_rcpt *rcpts
         snprintf(name, sizeof(name), "rcpt_%d_reason", i);
         attr_add(&reply, name, r->reason.data);
     }
-    if (attr_write(b, &reply) < 0)
+    if (attr_write(b, &reply) < 0) {
         msg_warn("%s: cannot send delivery reply to qmgr: %s", qid, bio_strerror(b));
+        rc = -1;
+    }
     attr_free(&reply);
+    return rc;
 }
 
 /* Give a recipient the agent will not see its result, and log it. */
@@ -37,8 +42,9 @@ static void fail_rcpt(const struct deliver_agent *agent, const struct deliver_ms
                        deliver_now() - m->request_time, 0, &rc->result);
 }
 
-/* Verify the request and run the agent; the reply goes out unless it was malformed. */
-static void handle_request(bio *b, const attr_list *req, const struct deliver_agent *agent)
+/* Verify the request and run the agent; the reply goes out unless it was malformed.
+ * 0, or -1 when the connection cannot carry another request. */
+static int handle_request(bio *b, const attr_list *req, const struct deliver_agent *agent)
 {
     struct deliver_msg msg;
     struct deliver_rcpt *rcpts = NULL;
@@ -70,13 +76,14 @@ static void handle_request(bio *b, const attr_list *req, const struct deliver_ag
     }
     if (agent->watchdog)
         alarm(0);
-    if (rc != -1)
-        send_reply(b, msg.queue_id, rcpts, n);
+    if (rc != -1 && send_reply(b, msg.queue_id, rcpts, n) < 0)
+        rc = -1;
     deliver_rcpts_free(rcpts, n);
     deliver_msg_free(&msg);
     deliver_result_free(&mismatch);
     deliver_result_free(&fail);
     str_free(&why);
+    return rc == -1 ? -1 : 0;
 }
 
 void deliver_service(int fd, const struct deliver_agent *agent)
@@ -87,10 +94,23 @@ void deliver_service(int fd, const struct deliver_agent *agent)
     const char *err = NULL;
 
     attr_init(&req);
-    if (attr_send_protocol(b, "delivery") == 0 && attr_read(b, &req, &err) == 0)
-        handle_request(b, &req, agent);
-    else if (err)
-        msg_warn("malformed delivery request: %s", err);
+    if (attr_send_protocol(b, "delivery") < 0) {
+        msg_warn("cannot greet qmgr: %s", bio_strerror(b));
+    } else {
+        /* one request after the other until qmgr closes the connection; a request that
+         * cannot be read ends it (qmgr defers what it had sent) */
+        for (unsigned long served = 0;; served++) {
+            if (attr_read(b, &req, &err) < 0) {
+                if (!(served > 0 && bio_error(b) == BIO_EOF))
+                    msg_warn("malformed delivery request: %s", err ? err : "read error");
+                break;
+            }
+            if (handle_request(b, &req, agent) < 0)
+                break;
+        }
+    }
+    if (agent->done)
+        agent->done();
     attr_free(&req);
     bio_free(b);
 }

@@ -140,7 +140,10 @@ void deliver_log_result(const struct deliver_msg *m, const char *to, const char 
         str_appendf(&line, ", orig_to=<%s>", tmp.data);
     }
     deliver_printable(&tmp, relay && *relay ? relay : "none", 0);
-    str_appendf(&line, ", relay=%s, delay=", tmp.data);
+    str_appendf(&line, ", relay=%s", tmp.data);
+    if (m->conn_use > 1)
+        str_appendf(&line, ", conn_use=%d", m->conn_use);
+    str_appends(&line, ", delay=");
     format_delay(&line, now - m->arrival, 0);
     str_appends(&line, ", delays=");
     format_delay(&line, active - m->arrival, 1);

@@ -130,6 +130,10 @@ void qmgr_entry_add_rcpt(struct qmgr_message *msg, struct qmgr_dest *d, int ri);
 void qmgr_entry_message_filed(struct qmgr_message *msg);
 /* Start as many queued jobs as the limits allow. */
 void qmgr_entry_dispatch(void);
+/* An agent connection of d just finished a job properly: the next job of d it should
+ * take over the same connection (counted as running), or NULL when d has none ready, is
+ * suspended, or other destinations of the transport wait for a connection slot. */
+struct qmgr_job *qmgr_entry_take_next(struct qmgr_dest *d);
 /* A running job finished: adjust windows; ok = the agent answered properly. */
 void qmgr_entry_job_finished(struct qmgr_job *job, int ok, const char *why);
 /* The transport's agent could not be reached. */

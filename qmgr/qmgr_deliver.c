@@ -7,8 +7,10 @@
  * and hand the per-recipient results to qmgr_message.c. A refused connect, EOF, I/O
  * error or timeout defers every recipient of the job ("delivery temporarily suspended:
  * ..."), a reply that does not match the request defers them with "delivery agent
- * protocol error". The connection is closed after each request; a later agent reuse
- * would keep `struct qmgr_deliver` alive and start the next job at STATE_SEND.
+ * protocol error". After a good reply the connection carries the destination's next
+ * job when qmgr_entry_take_next() offers one (at most QMGR_AGENT_REUSE_MAX requests):
+ * the agent then delivers it over the session it still holds to that destination (the
+ * smtp agent's connection reuse); otherwise the connection is closed.
  *
  * The same connection machinery runs qmgr's other one-shot requests (the bounce
  * service, qmgr_bounce.c): qmgr_request_start() sends any attribute list to any
@@ -35,6 +37,7 @@
 #define REPLY_PER_RCPT_BYTES (64 * 1024)
 #define REPLY_MAX_BYTES (ATTR_MAX_TOTAL + 1024 * 1024)
 #define TIMEOUT_MAX_S 18000
+#define QMGR_AGENT_REUSE_MAX 1000       /* requests on one agent connection */
 
 enum deliver_state { STATE_PROTOCOL, STATE_SEND, STATE_REPLY };
 
@@ -52,6 +55,7 @@ struct qmgr_deliver {
     char *in;                           /* bytes received, not yet decoded */
     size_t in_len, in_cap, in_max;
     long timer;
+    int uses;                           /* requests sent on this connection before */
     struct qmgr_deliver *prev, *next;
 };
 
@@ -71,6 +75,12 @@ static long transport_timeout_ms(const char *transport)
     if (secs > TIMEOUT_MAX_S)
         secs = TIMEOUT_MAX_S;
     return secs * 1000;
+}
+
+static size_t reply_max_bytes(const struct qmgr_job *job)
+{
+    size_t max = REPLY_BASE_BYTES + (size_t)job->nrcpt * REPLY_PER_RCPT_BYTES;
+    return max > REPLY_MAX_BYTES ? REPLY_MAX_BYTES : max;
 }
 
 static void build_request(struct qmgr_job *job, str *out)
@@ -221,10 +231,32 @@ static const char *reply_check(const attr_list *l, const struct qmgr_job *job)
     return NULL;
 }
 
+static int send_request(struct qmgr_deliver *c);
+static void conn_timeout(void *ctx);
+
+/* Hand the agent connection the next job of the same destination. */
+static void conn_reuse(struct qmgr_deliver *c, struct qmgr_job *next)
+{
+    const char *transport = next->dest->transport->name;
+
+    c->job = next;
+    next->conn = c;
+    c->uses++;
+    build_request(next, &c->out);
+    c->out_pos = 0;
+    c->in_max = reply_max_bytes(next);
+    if (c->timer)
+        event_cancel_timer(c->timer);
+    c->timer = event_timer(transport_timeout_ms(transport), conn_timeout, c);
+    c->state = STATE_SEND;
+    (void) send_request(c);             /* on failure the job is deferred, c closed */
+}
+
 static void apply_reply(struct qmgr_deliver *c, const attr_list *l)
 {
-    struct qmgr_job *job = c->job;
-    conn_close(c);
+    struct qmgr_job *job = c->job, *next = NULL;
+
+    c->job = NULL;
     job->conn = NULL;
     qmgr_entry_job_finished(job, 1, NULL);
     for (int j = 0; j < job->nrcpt; j++) {
@@ -241,7 +273,16 @@ static void apply_reply(struct qmgr_deliver *c, const attr_list *l)
         }
         qmgr_message_rcpt_done(job, j);
     }
+    /* the same agent takes the destination's next job when one is waiting (the smtp
+     * agent keeps its session to the server open for it); chosen before the finished
+     * job is released, as that may run the scheduler */
+    if (c->in_len == 0 && c->uses < QMGR_AGENT_REUSE_MAX)
+        next = qmgr_entry_take_next(job->dest);
     qmgr_message_job_done(job);
+    if (next)
+        conn_reuse(c, next);
+    else
+        conn_close(c);
 }
 
 static void conn_writable(int fd, void *ctx);
@@ -319,7 +360,7 @@ static int process_input(struct qmgr_deliver *c)
             conn_protocol_error(c, bad);
             return -1;
         }
-        if (c->in_len > 0)
+        if (c->in_len > 0)                     /* and the connection is not reused */
             msg_warn("%s: %s: ignoring %zu bytes after the reply",
                      c->job->msg->id, c->service, c->in_len);
         apply_reply(c, &l);
@@ -403,9 +444,7 @@ int qmgr_deliver_start(struct qmgr_job *job, char *why, size_t whylen)
     snprintf(c->service, sizeof(c->service), "private/%s", transport);
     str_init(&c->out);
     build_request(job, &c->out);
-    c->in_max = REPLY_BASE_BYTES + (size_t)job->nrcpt * REPLY_PER_RCPT_BYTES;
-    if (c->in_max > REPLY_MAX_BYTES)
-        c->in_max = REPLY_MAX_BYTES;
+    c->in_max = reply_max_bytes(job);
     c->timer = event_timer(transport_timeout_ms(transport), conn_timeout, c);
     c->next = conns;
     if (conns)

@@ -305,6 +305,37 @@ void qmgr_entry_job_finished(struct qmgr_job *job, int ok, const char *why)
     }
 }
 
+/* Another dest of t is waiting for a connection slot that only a finishing job frees. */
+static int others_waiting(const struct qmgr_transport *t, const struct qmgr_dest *d)
+{
+    if ((t->max_conns == 0 || t->active_conns < t->max_conns - 1)
+        && qmgr_conns_total < qmgr_conns_max - 1)
+        return 0;                           /* spare slots: the dispatcher serves them */
+    for (const struct qmgr_dest *o = t->ready_head; o; o = o->ready_next)
+        if (o != d && o->active < o->window)
+            return 1;
+    return 0;
+}
+
+struct qmgr_job *qmgr_entry_take_next(struct qmgr_dest *d)
+{
+    struct qmgr_transport *t = d->transport;
+    long long now = event_now_ms();
+    struct qmgr_job *job;
+
+    if (!d->queue_head || d->active >= d->window || d->dead_until_ms > now
+        || t->dead_until_ms > now || d->queue_head == d->filling || others_waiting(t, d))
+        return NULL;
+    job = dest_pop(d);
+    if (!d->queue_head)
+        ready_remove(d);
+    job->started_ms = now;
+    d->active++;
+    t->active_conns++;
+    qmgr_conns_total++;
+    return job;
+}
+
 /* Start one job of d. Returns 1 if started, 0 if the connect failed (job deferred and
  * the transport suspended), -1 if the agent is momentarily overloaded (job requeued). */
 static int start_job(struct qmgr_dest *d, long long now)

@@ -1,9 +1,10 @@
 /* smtp.c: the SMTP client delivery agent's entry point. Runs under lib/server.h as a
  * single-client server (master.cf: "smtp unix - - n - - smtp", unprivileged): each
- * connection from qmgr is one delivery request (docs/PROTOCOLS.md section 3), served by
- * lib/deliver_service.h (request, reply, log line). Here we find the servers for the
- * nexthop (smtp_route.c), relay the message (smtp_connect.c, smtp_proto.c) and log one
- * line per recipient. As the service "lmtp" (master.cf "lmtp unix - - n - - smtp") the
+ * connection from qmgr carries one or more delivery requests (docs/PROTOCOLS.md
+ * section 3), served by lib/deliver_service.h (request, reply, log line). Here we use the session kept from
+ * the previous request for the same nexthop (smtp_cache.c), or find the servers for the
+ * nexthop (smtp_route.c) and relay the message (smtp_connect.c, smtp_proto.c), and log
+ * one line per recipient. As the service "lmtp" (master.cf "lmtp unix - - n - - smtp") the
  * same program speaks LMTP to the nexthop instead (smtp_is_lmtp()). */
 #include "smtp.h"
 #include <signal.h>
@@ -55,6 +56,8 @@ static void deliver_all(struct deliver_msg *m, struct deliver_rcpt *reqs, int nr
         deliver_result_set(&fail, DELIVER_DEFER, "4.3.0", "error reading queue file %s",
                            m->queue_id);
         fail_all(m, rcpts, n, &fail);
+    } else if (smtp_cache_deliver(m, has_8bit, rcpts, n)) {
+        ;                               /* delivered over the session kept for nexthop */
     } else if (smtp_route_find(m->nexthop, &route, &fail) < 0
                || (!smtp_is_lmtp()            /* LMTP: no STARTTLS (level none) */
                    && smtp_tls_policy_find(m->nexthop, &route.tls, &fail) < 0)) {
@@ -62,9 +65,11 @@ static void deliver_all(struct deliver_msg *m, struct deliver_rcpt *reqs, int nr
     } else {
         smtp_deliver(m, has_8bit, &route, rcpts, n);
     }
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
+        m->conn_use = rcpts[i].conn_use;
         deliver_log_result(m, rcpts[i].req->address, rcpts[i].req->orig, rcpts[i].relay,
                            rcpts[i].conn_setup, rcpts[i].xfer, &rcpts[i].req->result);
+    }
     smtp_route_free(&route);
     deliver_result_free(&fail);
     free(rcpts);
@@ -77,6 +82,7 @@ static void smtp_service(int fd)
         .relay = NULL,
         .watchdog = 0,                 /* every network step has its own timeout */
         .deliver = deliver_all,
+        .done = smtp_cache_close,
     };
 
     deliver_service(fd, &agent);

@@ -9,7 +9,10 @@
  *   smtp_reply.c    read one SMTP reply, strictly bounded
  *   smtp_proto.c    the SMTP dialog of one session (EHLO, MAIL, RCPT, DATA, QUIT)
  *   smtp_tls.c      TLS policy per destination and the STARTTLS exchange
- * One connection per message for now (no connection cache).
+ *   smtp_cache.c    the session kept open between the requests of one qmgr connection
+ * Connection reuse: qmgr sends the next request for the same destination over the same
+ * agent connection when it has one waiting (qmgr_entry_take_next()); a session that ended
+ * its transaction cleanly stays open for it, and is closed (QUIT) when qmgr hangs up.
  * Run as the master.cf service "lmtp" the same program speaks LMTP (RFC 2033): LHLO, one
  * reply per accepted recipient after the final dot, nexthop "unix:/path" (UNIX socket) or
  * "inet:host[:port]" / "[host]:port" / "host:port" (no MX lookup, default port 24), no
@@ -43,6 +46,7 @@ struct smtp_rcpt {
     int tried;                         /* a server gave a reply for it */
     char relay[SMTP_RELAY_MAX];        /* "none" or host[addr]:port */
     double conn_setup, xfer;           /* delays c and d for the log */
+    int conn_use;                      /* transactions on that session including this one */
 };
 
 /* TLS policy of one destination (smtp_tls.c) */
@@ -120,18 +124,41 @@ struct smtp_session {
     tls_sess *tls;                     /* after a successful STARTTLS */
     int helo_timeout_ms;
     int lmtp;                          /* speak LMTP (RFC 2033) instead of SMTP */
+    int keep;                          /* in: leave a clean session open (no QUIT) */
+    int reusable;                      /* out: the session is open, idle and clean */
+    int uses;                          /* transactions done on it before this one */
+    double opened;                     /* when it was connected */
 };
 /* (smtp_tls.c) STARTTLS on a session after EHLO: 0 TLS is up (logged; EHLO must be sent
  * again); -1 refused (STARTTLS rejected or TLS unavailable; the plain-text session is
  * still usable); -2 the connection is unusable. why says what happened. */
 int smtp_tls_starttls(struct smtp_session *s, struct smtp_reply *reply, str *why);
-enum smtp_session_rc { SESSION_DONE = 0, SESSION_NEXT = 1, SESSION_LOOP = 2 };
+enum smtp_session_rc { SESSION_DONE = 0, SESSION_NEXT = 1, SESSION_LOOP = 2,
+                      SESSION_STALE = 3 };
 /* Run the dialog on a connected session for every recipient not yet done. Sets results;
- * SESSION_NEXT means some recipients may do better at the next server. */
+ * SESSION_NEXT means some recipients may do better at the next server. On a reused
+ * session (s->uses > 0) the greeting and EHLO are skipped, and SESSION_STALE means the
+ * server had gone away before it answered anything (no result set: connect afresh).
+ * With s->keep a cleanly ended session is left open with s->reusable set. */
 int smtp_session_run(struct smtp_session *s, struct deliver_msg *m, struct smtp_rcpt *rcpts,
                      int n);
+/* QUIT (bounded by $smtp_quit_timeout) on a session left open; the caller closes it. */
+void smtp_session_quit(struct smtp_session *s);
 /* 1 if the content has bytes >= 0x80, 0 if not, -1 on a queue file read error. */
 int smtp_scan_8bit(const struct deliver_msg *m);
+
+/* --- smtp_cache.c --- */
+/* 1 if sessions should be kept for reuse ($smtp_connection_cache_on_demand). */
+int smtp_cache_wanted(void);
+/* Deliver over the session kept for m->nexthop, if one is open and alive. 1 when it ran
+ * (results set like any session's), 0 when there was none or it had gone stale (nothing
+ * was tried: deliver as usual). */
+int smtp_cache_deliver(struct deliver_msg *m, int has_8bit, struct smtp_rcpt *rcpts, int n);
+/* The session ended with rc: keep it for the next request of the same nexthop when it is
+ * reusable and within the reuse limits, else QUIT and close it. */
+void smtp_cache_release(struct smtp_session *s, const char *nexthop, int rc);
+/* QUIT and close the kept session (qmgr closed the connection). */
+void smtp_cache_close(void);
 
 /* --- smtp_connect.c --- */
 /* Deliver to the route: every host and address in order until nothing is left to try. */

@@ -2,7 +2,8 @@
  * SMTP session on the first address that answers, moving on while recipients remain
  * that another server might take. Bounded by $smtp_mx_address_limit addresses and
  * $smtp_mx_session_limit sessions per delivery; each connect by $smtp_connect_timeout.
- * An LMTP "unix:PATH" route is one session on that UNIX stream socket. */
+ * An LMTP "unix:PATH" route is one session on that UNIX stream socket. A session that
+ * ends cleanly is handed to smtp_cache.c, which may keep it for the next request. */
 #include "smtp.h"
 #include <arpa/inet.h>
 #include <errno.h>
@@ -108,7 +109,8 @@ static int connect_unix(const char *path)
     return fd;
 }
 
-/* Run one session on a connected fd (closed here). The session's rc. */
+/* Run one session on a connected fd; afterwards it is kept for reuse or closed
+ * (smtp_cache.c). The session's rc. */
 static int run_session(struct smtp_session *s, int fd, struct deliver_msg *m,
                        struct smtp_rcpt *rcpts, int n)
 {
@@ -116,9 +118,10 @@ static int run_session(struct smtp_session *s, int fd, struct deliver_msg *m,
 
     s->lmtp = smtp_is_lmtp();
     s->b = bio_open(fd, 1000);
+    s->keep = smtp_cache_wanted();
+    s->opened = deliver_now();
     rc = smtp_session_run(s, m, rcpts, n);
-    tls_sess_close(s->tls, s->b);
-    bio_close(s->b);
+    smtp_cache_release(s, m->nexthop, rc);
     return rc;
 }
 

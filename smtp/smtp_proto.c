@@ -54,6 +54,7 @@ static void set_result(struct dialog *d, struct smtp_rcpt *rc, int status, const
     snprintf(rc->relay, sizeof(rc->relay), "%s", d->s->relay);
     rc->conn_setup = (d->s->start > 0 ? d->s->start : now) - d->m->request_time;
     rc->xfer = d->s->start > 0 ? now - d->s->start : 0;
+    rc->conn_use = d->s->uses + 1;
 }
 
 /* Apply one result to a list of recipient indices (those not done yet). */
@@ -129,6 +130,60 @@ static void send_quit(struct dialog *d)
     bio_set_timeout(d->s->b, timeout_ms("smtp_quit_timeout"));
     if (bio_puts(d->s->b, "QUIT\r\n") == 0 && bio_flush(d->s->b) == 0)
         (void) read_reply(d, "smtp_quit_timeout", &err);
+}
+
+void smtp_session_quit(struct smtp_session *s)
+{
+    struct dialog d;
+
+    memset(&d, 0, sizeof(d));
+    d.s = s;
+    smtp_reply_init(&d.reply);
+    send_quit(&d);
+    smtp_reply_free(&d.reply);
+    s->reusable = 0;
+}
+
+/* The transaction is over. A clean session (clean: the server is ready for a new MAIL,
+ * and it did not say 421) is left open when the caller keeps sessions; else QUIT. */
+static void end_session(struct dialog *d, int clean)
+{
+    if (clean && d->s->keep && !bio_error(d->s->b) && d->reply.code != 421) {
+        d->s->reusable = 1;
+        return;
+    }
+    send_quit(d);
+}
+
+/* MAIL was accepted but no recipient was: RSET makes the session clean for reuse. */
+static void reset_session(struct dialog *d)
+{
+    const char *err;
+
+    if (!d->s->keep || bio_error(d->s->b)) {
+        send_quit(d);
+        return;
+    }
+    bio_set_timeout(d->s->b, timeout_ms("smtp_rset_timeout"));
+    if (bio_puts(d->s->b, "RSET\r\n") < 0 || bio_flush(d->s->b) < 0
+        || read_reply(d, "smtp_rset_timeout", &err) < 0)
+        return;                         /* the connection is broken: nothing to QUIT */
+    end_session(d, d->reply.code / 100 == 2);
+}
+
+/* A reused session that fails before the server answered anything had been closed by
+ * the server while idle: nothing was decided, deliver over a fresh connection. */
+static int stale_or_trouble(struct dialog *d, const char *err, const char *stage)
+{
+    if (d->s->uses > 0 && d->naccepted == 0) {
+        for (int i = 0; i < d->nactive; i++)
+            if (d->rcpts[d->active[i]].tried)
+                return session_trouble(d, err, stage);
+        msg_info("%s: reused session with %s[%s] is gone (%s); connecting again",
+                 d->m->queue_id, d->s->host, d->s->addr, err);
+        return SESSION_STALE;
+    }
+    return session_trouble(d, err, stage);
 }
 
 static int any_open(const struct dialog *d)
@@ -404,7 +459,7 @@ static int lmtp_data_replies(struct dialog *d)
             apply_reply(d, &d->accepted[i], 1, "end of DATA");
         }
     }
-    send_quit(d);
+    end_session(d, 1);
     return any_open(d) ? SESSION_NEXT : SESSION_DONE;
 }
 
@@ -416,7 +471,7 @@ static int transaction(struct dialog *d)
     if (!addr_sendable(sender)) {
         set_list(d, d->active, d->nactive, DELIVER_BOUNCE, "5.1.7",
                  "bad sender address syntax in queue file");
-        send_quit(d);
+        end_session(d, 1);
         return SESSION_DONE;
     }
     if (d->s->size_limit > 0 && d->m->env.message_size > d->s->size_limit) {
@@ -425,7 +480,7 @@ static int transaction(struct dialog *d)
                    d->m->env.message_size, d->s->size_limit, d->s->host, d->s->addr);
         set_list(d, d->active, d->nactive, DELIVER_BOUNCE, "5.3.4", reason.data);
         str_free(&reason);
-        send_quit(d);
+        end_session(d, 1);
         return SESSION_DONE;
     }
     /* MAIL FROM and the RCPTs: one write with PIPELINING, else one at a time */
@@ -438,7 +493,9 @@ static int transaction(struct dialog *d)
     bio_puts(d->s->b, "\r\n");
     if (!d->s->pipelining) {
         if (read_reply(d, "smtp_mail_timeout", &err) < 0)
-            return session_trouble(d, err, "receiving the MAIL FROM reply");
+            return stale_or_trouble(d, err, "receiving the MAIL FROM reply");
+        if (d->reply.code == 421 && d->s->uses > 0)
+            return stale_or_trouble(d, "421", "receiving the MAIL FROM reply");
         if (d->reply.code / 100 != 2)
             goto mail_failed;
     }
@@ -456,7 +513,9 @@ static int transaction(struct dialog *d)
     }
     if (d->s->pipelining) {
         if (read_reply(d, "smtp_mail_timeout", &err) < 0)
-            return session_trouble(d, err, "receiving the MAIL FROM reply");
+            return stale_or_trouble(d, err, "receiving the MAIL FROM reply");
+        if (d->reply.code == 421 && d->s->uses > 0)
+            return stale_or_trouble(d, "421", "receiving the MAIL FROM reply");
         if (d->reply.code / 100 != 2)
             goto mail_failed;
         for (int i = 0; i < d->nactive; i++) {
@@ -469,7 +528,7 @@ static int transaction(struct dialog *d)
         }
     }
     if (d->naccepted == 0) {
-        send_quit(d);
+        reset_session(d);
         return any_open(d) ? SESSION_NEXT : SESSION_DONE;
     }
     /* DATA */
@@ -497,23 +556,24 @@ static int transaction(struct dialog *d)
         return lmtp_data_replies(d);
     if (read_reply(d, "smtp_data_done_timeout", &err) < 0)
         return session_trouble(d, err, "sending message body");
+    int odd_reply = d->reply.code / 100 == 3;    /* the server lost track: no reuse */
     if (d->reply.code / 100 == 2) {
         set_list(d, d->accepted, d->naccepted, DELIVER_SENT,
                  strncmp(d->reply.dsn, "2.", 2) == 0 ? d->reply.dsn : "2.0.0",
                  d->reply.text.data);
     } else {
-        if (d->reply.code / 100 == 3)
+        if (odd_reply)
             d->reply.code = 450;
         apply_reply(d, d->accepted, d->naccepted, "end of DATA");
     }
-    send_quit(d);
+    end_session(d, !odd_reply);
     return any_open(d) ? SESSION_NEXT : SESSION_DONE;
 
 mail_failed:
     if (d->reply.code / 100 == 3)
         d->reply.code = 450;
     apply_reply(d, d->active, d->nactive, "MAIL FROM");
-    send_quit(d);
+    end_session(d, !d->s->pipelining);      /* pipelined RCPT replies are still unread */
     return any_open(d) ? SESSION_NEXT : SESSION_DONE;
 }
 
@@ -539,9 +599,12 @@ int smtp_session_run(struct smtp_session *s, struct deliver_msg *m, struct smtp_
         }
         d.active[d.nactive++] = i;
     }
-    if (d.nactive > 0 && handshake(&d, &rc) == 0) {
+    s->reusable = 0;
+    if (d.nactive > 0 && (s->uses > 0 || handshake(&d, &rc) == 0)) {
         s->start = deliver_now();
         rc = transaction(&d);
+    } else if (d.nactive == 0) {
+        s->reusable = s->uses > 0 && s->keep;     /* nothing was said on it */
     }
     smtp_reply_free(&d.reply);
     free(d.active);

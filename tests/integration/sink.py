@@ -7,7 +7,9 @@
                                                     # rcpt data dot quit (str or callable)
     s.ehlo_lines = ["PIPELINING", "SIZE 1000", "8BITMIME"]
     s.messages     -> [{"helo", "mail_from", "mail_params", "rcpts", "data", "tls"}]
-    s.connections  -> number of sessions seen
+    s.connections  -> number of sessions seen (each message records its session: "conn")
+    s.close_after = N     # close a session right after its Nth message (no 421)
+    s.drop_mail_after = N # close a session, without a reply, at the MAIL after N messages
     s.tls_context = ssl server context   # optional: offer STARTTLS (RFC 3207)
     s.tls_sessions -> [(version, cipher name)] of the completed TLS handshakes
     sinks.stop()
@@ -50,6 +52,8 @@ class Sink:
         self.messages = []
         self.commands = []
         self.connections = 0
+        self.close_after = None
+        self.drop_mail_after = None
         self.tls_context = None
         self.tls_sessions = []
         self.tls_failures = 0
@@ -72,6 +76,8 @@ class Sink:
     def handle(self, rfile, wfile, sock=None):
         with self.lock:
             self.connections += 1
+            conn = self.connections
+        in_session = 0
         tls = None
         def send(text):
             wfile.write(text.encode("latin-1"))
@@ -104,6 +110,8 @@ class Sink:
                 helo = line[5:]
                 send(self.reply_for("helo", helo))
             elif verb == "MAIL":
+                if self.drop_mail_after is not None and in_session >= self.drop_mail_after:
+                    return
                 arg = line[10:]
                 addr, _, rest = arg.partition(">")
                 reply = self.reply_for("mail", addr.lstrip("<"))
@@ -140,9 +148,13 @@ class Sink:
                     with self.lock:
                         self.messages.append({"helo": helo, "mail_from": mail_from,
                                               "mail_params": params, "rcpts": list(rcpts),
-                                              "data": b"".join(data), "tls": tls})
+                                              "data": b"".join(data), "tls": tls,
+                                              "conn": conn})
+                    in_session += 1
                 mail_from, rcpts = None, []
                 send(reply)
+                if self.close_after is not None and in_session >= self.close_after:
+                    return
             elif line.upper() == "STARTTLS" and self.tls_context is not None \
                     and tls is None and sock is not None:
                 send("220 2.0.0 Ready to start TLS\r\n")
