@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -34,7 +35,7 @@ static volatile sig_atomic_t got_sigterm;
 static int master_gone;
 static int status_fd_ok;
 static unsigned generation;
-static int term_pipe[2] = { -1, -1 };  /* self-pipe: wakes the accept poll on SIGTERM */
+static int term_pipe[2] = { -1, -1 };  /* self-pipe: wakes the accept wait on SIGTERM */
 
 const char *server_service_name(void)
 {
@@ -161,6 +162,47 @@ static void drain_term_pipe(void)
         ;
 }
 
+/* The idle processes of a service all wait on the one listening socket. With poll()
+ * every one of them would wake (and fail its accept) for each new connection; an epoll
+ * set with EPOLLEXCLUSIVE on the listening socket wakes just one. A busy process takes
+ * the socket out of its set while it serves a client: its entry would otherwise swallow
+ * wake-ups meant for an idle process (re-adding also puts it at the end of the line).
+ * Also watched: the SIGTERM self-pipe and the status pipe (error/hangup: master gone). */
+enum { WAKE_LISTEN = 1, WAKE_TERM = 2, WAKE_STATUS = 3 };
+
+static void watch_listener(int ep, int on)
+{
+    struct epoll_event ev;
+
+    memset(&ev, 0, sizeof(ev));
+    ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+    ev.data.u32 = WAKE_LISTEN;
+    if (epoll_ctl(ep, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, SERVER_LISTEN_FD, &ev) < 0)
+        msg_fatal("epoll_ctl(listening socket): %s", strerror(errno));
+}
+
+static int accept_wait_set(void)
+{
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    struct epoll_event ev;
+
+    if (ep < 0)
+        msg_fatal("epoll_create1: %s", strerror(errno));
+    watch_listener(ep, 1);
+    memset(&ev, 0, sizeof(ev));
+    ev.events = EPOLLIN;
+    ev.data.u32 = WAKE_TERM;
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, term_pipe[0], &ev) < 0)
+        msg_fatal("epoll_ctl(term pipe): %s", strerror(errno));
+    if (status_fd_ok) {
+        ev.events = 0;                      /* EPOLLERR and EPOLLHUP are always reported */
+        ev.data.u32 = WAKE_STATUS;
+        if (epoll_ctl(ep, EPOLL_CTL_ADD, SERVER_STATUS_FD, &ev) < 0)
+            msg_fatal("epoll_ctl(status pipe): %s", strerror(errno));
+    }
+    return ep;
+}
+
 /* Single-client accept loop; returns when it is time to exit. */
 static void accept_loop(const struct server_ops *ops)
 {
@@ -170,43 +212,45 @@ static void accept_loop(const struct server_ops *ops)
         max_idle = SERVER_MAX_IDLE_MAX;     /* max_idle * 1000 must not overflow */
     long served = 0;
     long long idle_since = now_ms();
+    int ep = accept_wait_set();
 
     while (!server_master_gone() && (max_use == 0 || served < max_use)) {
-        struct pollfd pfd[3] = {
-            { .fd = SERVER_LISTEN_FD, .events = POLLIN },
-            { .fd = term_pipe[0], .events = POLLIN },
-            { .fd = status_fd_ok ? SERVER_STATUS_FD : -1, .events = 0 },
-        };
-        int timeout = -1;
+        struct epoll_event evs[3];
+        int timeout = -1, listen_ready = 0, term = 0, gone = 0;
         if (max_idle > 0) {
             long long left = idle_since + max_idle * 1000LL - now_ms();
             if (left <= 0) {
                 msg_debug("idle for %ld seconds, exiting", max_idle);
-                return;
+                break;
             }
             timeout = left > 3600000 ? 3600000 : (int)left;
         }
-        int n = poll(pfd, 3, timeout);
+        int n = epoll_wait(ep, evs, 3, timeout);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            msg_fatal("poll: %s", strerror(errno));
+            msg_fatal("epoll_wait: %s", strerror(errno));
         }
-        if (n == 0)
-            continue;                       /* idle check at the top */
-        if (pfd[1].revents) {
+        for (int i = 0; i < n; i++) {
+            if (evs[i].data.u32 == WAKE_TERM)
+                term = 1;
+            else if (evs[i].data.u32 == WAKE_STATUS)
+                gone = 1;
+            else if (evs[i].events & EPOLLIN)
+                listen_ready = 1;
+            else if (evs[i].events & EPOLLERR)
+                msg_fatal("listening socket failed");
+        }
+        if (term) {
             drain_term_pipe();
             continue;                       /* got_sigterm makes the loop exit */
         }
-        if (pfd[2].revents & (POLLERR | POLLHUP | POLLNVAL)) {
+        if (gone) {
             master_gone = 1;
-            return;
+            break;
         }
-        if (!(pfd[0].revents & POLLIN)) {
-            if (pfd[0].revents & (POLLERR | POLLNVAL))
-                msg_fatal("listening socket failed");
-            continue;
-        }
+        if (!listen_ready)
+            continue;                       /* timeout: idle check at the top */
         int fd = accept4(SERVER_LISTEN_FD, NULL, NULL, SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR
@@ -220,12 +264,16 @@ static void accept_loop(const struct server_ops *ops)
             msg_fatal("accept: %s", strerror(errno));
         }
         server_report(0);
+        watch_listener(ep, 0);
         ops->service(fd);
         close(fd);
         served++;
         server_report(1);
         idle_since = now_ms();
+        if (!server_master_gone() && (max_use == 0 || served < max_use))
+            watch_listener(ep, 1);
     }
+    close(ep);
 }
 
 void server_main(int argc, char **argv, const struct server_ops *ops)
