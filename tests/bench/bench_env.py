@@ -4,6 +4,7 @@ loopback ports, and a description of the machine for the report."""
 
 import os
 import platform
+import random
 import shutil
 import socket
 import subprocess
@@ -73,11 +74,23 @@ def ensure_postfix():
         raise RuntimeError("postfix installed but " + ", ".join(POSTFIX_TOOLS) + " not all present")
 
 
+_port_random = random.SystemRandom()
+
+
 def free_port():
-    """An unused TCP port on 127.0.0.1 (bound and released; good enough on loopback)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """An unused TCP port on 127.0.0.1 (bound and released), chosen at random in
+    10000-19999: below the kernel's ephemeral range (so the thousands of outgoing
+    connections of a round cannot take a sink's port while it restarts between rounds)
+    and below the 20000-31999 the integration tests pick from."""
+    for _ in range(500):
+        port = _port_random.randrange(10000, 20000)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free TCP port on 127.0.0.1 between 10000 and 19999")
 
 
 def _fs_of(path):

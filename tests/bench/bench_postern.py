@@ -3,7 +3,11 @@ private instance made by `postern init DIR --port N` for the benchmark.
 
 The instance is exactly what init creates: virtual domain example.test, mailbox
 demo@example.test -> DIR/mail/example.test/demo/ (Maildir), smtpd on 127.0.0.1:N,
-log in DIR/maillog. Started and stopped with `postern -c DIR/conf start|stop`."""
+log in DIR/maillog. Started and stopped with `postern -c DIR/conf start|stop`.
+For the relay workload, setup_relay() adds relay_domains and a hash: transport_maps table
+built with `postern map build` (one "dK.test smtp:[127.0.0.1]:PORT_k" line per sink),
+and for held cells a header_checks regexp: table that puts messages with the benchmark's
+hold subject on hold; release_held() is `postern queue release ALL` + `queue flush`."""
 
 import os
 import signal
@@ -67,6 +71,30 @@ class PosternInstance:
                 f.writelines(extra)
         run([self.postern, "-c", self.conf, "check"], timeout=60)
 
+    def setup_relay(self, routes, hold_subject=None):
+        """routes: [(domain, port)]; call after setup(), before start()."""
+        if hold_subject:
+            checks = os.path.join(self.conf, "header_checks")
+            with open(checks, "w") as f:
+                f.write(f"/^Subject: {hold_subject}$/ HOLD\n")
+            with open(os.path.join(self.conf, "main.cf"), "a") as f:
+                f.write(f"header_checks = regexp:{checks}\n")
+        table = os.path.join(self.conf, "transport")
+        with open(table, "w") as f:
+            f.writelines(f"{dom} smtp:[127.0.0.1]:{port}\n" for dom, port in routes)
+        run([self.postern, "-c", self.conf, "map", "build", "hash:" + table], timeout=60)
+        with open(os.path.join(self.conf, "main.cf"), "a") as f:
+            f.write("# compare-postfix --workload relay: each domain to its own sink\n"
+                    f"relay_domains = {' '.join(dom for dom, _ in routes)}\n"
+                    f"transport_maps = hash:{table}\n")
+        run([self.postern, "-c", self.conf, "check"], timeout=60)
+
+    def settings(self, names):
+        """Effective values of some parameters (for the report)."""
+        out = run([self.postern, "-c", self.conf, "config"], timeout=60).stdout
+        known = dict(line.split(" = ", 1) for line in out.splitlines() if " = " in line)
+        return [(n, known.get(n, "n/a")) for n in names]
+
     def _check_daemons(self):
         """Every daemon that init's master.cf names must exist in the build."""
         missing = []
@@ -95,6 +123,13 @@ class PosternInstance:
 
     def queue_count(self):
         return sum(count_tree_files(os.path.join(self.base, "queue", q)) for q in QUEUES)
+
+    def held_count(self):
+        return count_tree_files(os.path.join(self.base, "queue", "hold"))
+
+    def release_held(self):
+        run([self.postern, "-c", self.conf, "queue", "release", "ALL"], timeout=120)
+        run([self.postern, "-c", self.conf, "queue", "flush"], timeout=120)
 
     def purge_queue(self):
         """Only between cells after a failed round: delete queue files by hand."""

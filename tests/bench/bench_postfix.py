@@ -5,7 +5,11 @@ Layout under BASE: conf/ (main.cf, master.cf, vmailbox(.db)), queue/, data/,
 mail/example.test/demo/ (the Maildir), maillog. Stock settings except what an own
 instance needs: own config/queue/data directories, smtpd on 127.0.0.1:PORT only, chroot
 off, virtual mailbox domain example.test delivered by virtual(8) into a Maildir owned by
-"nobody", log to a file via postlogd (postern also logs to a file)."""
+"nobody", log to a file via postlogd (postern also logs to a file). For the relay
+workload, setup_relay() sets relay_domains and a hash: transport_maps table built with
+postmap (one "dK.test smtp:[127.0.0.1]:PORT_k" line per sink), and for held cells a
+header_checks regexp: table that puts messages with the benchmark's hold subject on hold;
+release_held() is `postsuper -H ALL` + `postqueue -f`."""
 
 import os
 import pwd
@@ -18,6 +22,8 @@ from bench_proc import count_tree_files, pid_alive, read_pid_file
 POSTFIX = "/usr/sbin/postfix"
 POSTMAP = "/usr/sbin/postmap"
 POSTSUPER = "/usr/sbin/postsuper"
+POSTCONF = "/usr/sbin/postconf"
+POSTQUEUE = "/usr/sbin/postqueue"
 
 # Debian 3.7 master.cf services that mail flow can touch, all with chroot off.
 MASTER_CF = """\
@@ -115,6 +121,28 @@ class PostfixInstance:
         run([POSTMAP, "-c", self.conf, "hash:" + os.path.join(self.conf, "vmailbox")])
         run([POSTFIX, "-c", self.conf, "check"], timeout=120)
 
+    def setup_relay(self, routes, hold_subject=None):
+        """routes: [(domain, port)]; call after setup(), before start()."""
+        if hold_subject:
+            checks = os.path.join(self.conf, "header_checks")
+            with open(checks, "w") as f:
+                f.write(f"/^Subject: {hold_subject}$/ HOLD\n")
+            run([POSTCONF, "-c", self.conf, "-e", f"header_checks = regexp:{checks}"])
+        table = os.path.join(self.conf, "transport")
+        with open(table, "w") as f:
+            f.writelines(f"{dom} smtp:[127.0.0.1]:{port}\n" for dom, port in routes)
+        run([POSTMAP, "-c", self.conf, "hash:" + table])
+        run([POSTCONF, "-c", self.conf, "-e",
+             f"relay_domains = {' '.join(dom for dom, _ in routes)}",
+             f"transport_maps = hash:{table}"])
+        run([POSTFIX, "-c", self.conf, "check"], timeout=120)
+
+    def settings(self, names):
+        """Effective values of some parameters (for the report)."""
+        out = run([POSTCONF, "-c", self.conf] + list(names), check=False).stdout
+        known = dict(line.split(" = ", 1) for line in out.splitlines() if " = " in line)
+        return [(n, known.get(n, "n/a")) for n in names]
+
     def start(self):
         run([POSTFIX, "-c", self.conf, "start"], timeout=120)
         self.started = True
@@ -127,6 +155,13 @@ class PostfixInstance:
 
     def queue_count(self):
         return sum(count_tree_files(os.path.join(self.base, "queue", q)) for q in QUEUES)
+
+    def held_count(self):
+        return count_tree_files(os.path.join(self.base, "queue", "hold"))
+
+    def release_held(self):
+        run([POSTSUPER, "-c", self.conf, "-H", "ALL"], timeout=120, quiet=True)
+        run([POSTQUEUE, "-c", self.conf, "-f"], timeout=120)
 
     def purge_queue(self):
         run([POSTSUPER, "-c", self.conf, "-d", "ALL"], check=False, quiet=True)
