@@ -123,6 +123,7 @@ const struct param_def param_table[] = {
     { "smtp_mx_session_limit", PARAM_INT, "2", 0 },          /* SMTP sessions per delivery */
     { "smtp_line_length_limit", PARAM_SIZE, "998", 0 },      /* longer lines are folded */
     { "smtp_connection_cache_on_demand", PARAM_BOOL, "yes", 0 },  /* reuse sessions */
+    { "smtp_connection_cache_time_limit", PARAM_TIME, "2s", 's' },   /* idle session kept */
     { "smtp_connection_reuse_time_limit", PARAM_TIME, "300s", 's' },
     { "smtp_connection_reuse_count_limit", PARAM_INT, "0", 0 },   /* 0 = no limit */
     { "smtp_rset_timeout", PARAM_TIME, "20s", 's' },

@@ -51,6 +51,8 @@ struct qmgr_transport {
     struct qmgr_dest **buckets;    /* hash of dests by nexthop */
     size_t nbuckets;
     struct qmgr_dest *ready_head, *ready_tail;  /* dests that have queued jobs */
+    long park_ms;                  /* $<name>_connection_cache_time_limit; 0: never park */
+    int parked;                    /* parked agent connections (in active_conns too) */
     struct qmgr_transport *next;
 };
 
@@ -64,6 +66,7 @@ struct qmgr_dest {
     struct qmgr_job *queue_head, *queue_tail;   /* jobs waiting to run */
     struct qmgr_job *filling;      /* job of the message being filed, may take more rcpts */
     int on_ready_list;
+    struct qmgr_deliver *parked;   /* idle agent connections kept for this dest */
     struct qmgr_dest *ready_prev, *ready_next;
     struct qmgr_dest *hash_next;
 };
@@ -134,6 +137,10 @@ void qmgr_entry_dispatch(void);
  * take over the same connection (counted as running), or NULL when d has none ready, is
  * suspended, or other destinations of the transport wait for a connection slot. */
 struct qmgr_job *qmgr_entry_take_next(struct qmgr_dest *d);
+/* 1 if an agent connection of d that has no next job may be parked (kept open, idle)
+ * for d's next mail: the transport parks, d is not suspended, and no other destination
+ * waits for the slot. */
+int qmgr_entry_may_park(struct qmgr_dest *d);
 /* A running job finished: adjust windows; ok = the agent answered properly. */
 void qmgr_entry_job_finished(struct qmgr_job *job, int ok, const char *why);
 /* The transport's agent could not be reached. */
@@ -148,6 +155,9 @@ void qmgr_entry_free_all(void);
  * qmgr_message_job_done(). */
 int qmgr_deliver_start(struct qmgr_job *job, char *why, size_t whylen);
 void qmgr_deliver_abort_all(void);
+/* Close the oldest parked agent connection of transport t (any transport when t is
+ * NULL) to free its slot. 1 if one was closed. */
+int qmgr_deliver_close_parked(const struct qmgr_transport *t);
 /* A one-shot request to another private service over the same machinery: connect (one
  * attempt), expect "protocol=PROTOCOL", send `request`, read one reply list. Later calls
  * done(ctx, reply, NULL) or done(ctx, NULL, why) exactly once, unless qmgr shuts down

@@ -10,13 +10,15 @@
  * protocol error". After a good reply the connection carries the destination's next
  * job when qmgr_entry_take_next() offers one (at most QMGR_AGENT_REUSE_MAX requests):
  * the agent then delivers it over the session it still holds to that destination (the
- * smtp agent's connection reuse); otherwise the connection is closed.
+ * smtp agent's connection reuse); otherwise it is parked for the destination's next job
+ * (see "Parked connections" below) or closed.
  *
  * The same connection machinery runs qmgr's other one-shot requests (the bounce
  * service, qmgr_bounce.c): qmgr_request_start() sends any attribute list to any
  * private service and hands the one reply list, or the failure, to a callback. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +41,7 @@
 #define TIMEOUT_MAX_S 18000
 #define QMGR_AGENT_REUSE_MAX 1000       /* requests on one agent connection */
 
-enum deliver_state { STATE_PROTOCOL, STATE_SEND, STATE_REPLY };
+enum deliver_state { STATE_PROTOCOL, STATE_SEND, STATE_REPLY, STATE_PARKED };
 
 struct qmgr_deliver {
     int fd;
@@ -56,6 +58,8 @@ struct qmgr_deliver {
     size_t in_len, in_cap, in_max;
     long timer;
     int uses;                           /* requests sent on this connection before */
+    struct qmgr_dest *parked_for;       /* STATE_PARKED: idle, kept for this dest */
+    struct qmgr_deliver *park_next;     /* in parked_for->parked */
     struct qmgr_deliver *prev, *next;
 };
 
@@ -111,8 +115,12 @@ static void build_request(struct qmgr_job *job, str *out)
     attr_free(&l);
 }
 
+static void unpark(struct qmgr_deliver *c);
+
 static void conn_close(struct qmgr_deliver *c)
 {
+    if (c->state == STATE_PARKED)
+        unpark(c);
     event_del_read(c->fd);
     event_del_write(c->fd);
     if (c->timer)
@@ -252,6 +260,98 @@ static void conn_reuse(struct qmgr_deliver *c, struct qmgr_job *next)
     (void) send_request(c);             /* on failure the job is deferred, c closed */
 }
 
+/* Parked connections: an agent connection whose destination has nothing waiting right
+ * now stays open, idle, for $<transport>_connection_cache_time_limit, in case more mail
+ * for that destination comes (the smtp agent keeps its session to the server open
+ * meanwhile). A parked connection holds an agent process, so it counts against the
+ * transport's process limit and qmgr's descriptor bound (not against the destination's
+ * concurrency); the dispatcher closes the oldest one when it needs the slot. */
+static struct qmgr_deliver **park_fifo;     /* every parked connection, oldest first */
+static size_t park_count, park_cap;
+
+static void park_timeout(void *ctx);
+
+static void park_fifo_remove(struct qmgr_deliver *c)
+{
+    for (size_t i = 0; i < park_count; i++)
+        if (park_fifo[i] == c) {
+            memmove(park_fifo + i, park_fifo + i + 1, (park_count - i - 1) * sizeof(*park_fifo));
+            park_count--;
+            return;
+        }
+}
+
+static void unpark(struct qmgr_deliver *c)
+{
+    struct qmgr_dest *d = c->parked_for;
+    struct qmgr_deliver **pp = &d->parked;
+
+    while (*pp && *pp != c)
+        pp = &(*pp)->park_next;
+    if (*pp)
+        *pp = c->park_next;
+    c->park_next = NULL;
+    c->parked_for = NULL;
+    d->transport->parked--;
+    d->transport->active_conns--;
+    qmgr_conns_total--;
+    park_fifo_remove(c);
+    c->state = STATE_SEND;
+}
+
+static void park(struct qmgr_deliver *c, struct qmgr_dest *d)
+{
+    if (c->timer)
+        event_cancel_timer(c->timer);
+    c->timer = event_timer(d->transport->park_ms, park_timeout, c);
+    c->state = STATE_PARKED;
+    c->parked_for = d;
+    c->park_next = d->parked;
+    d->parked = c;
+    d->transport->parked++;
+    d->transport->active_conns++;
+    qmgr_conns_total++;
+    if (park_count == park_cap) {
+        park_cap = park_cap ? park_cap * 2 : 16;
+        park_fifo = xrealloc(park_fifo, park_cap * sizeof(*park_fifo));
+    }
+    park_fifo[park_count++] = c;
+}
+
+static void park_timeout(void *ctx)
+{
+    struct qmgr_deliver *c = ctx;
+    c->timer = 0;
+    conn_close(c);
+}
+
+int qmgr_deliver_close_parked(const struct qmgr_transport *t)
+{
+    for (size_t i = 0; i < park_count; i++)
+        if (!t || park_fifo[i]->parked_for->transport == t) {
+            conn_close(park_fifo[i]);
+            return 1;
+        }
+    return 0;
+}
+
+/* A parked connection the agent has not closed meanwhile (EOF or stray bytes waiting:
+ * it cannot take a request), taken out of the parking. NULL if none. */
+static struct qmgr_deliver *unpark_for(struct qmgr_dest *d)
+{
+    while (d->parked) {
+        struct qmgr_deliver *c = d->parked;
+        struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+        if (poll(&pfd, 1, 0) != 0 || c->in_len > 0) {
+            conn_close(c);
+            continue;
+        }
+        unpark(c);
+        return c;
+    }
+    return NULL;
+}
+
 static void apply_reply(struct qmgr_deliver *c, const attr_list *l)
 {
     struct qmgr_job *job = c->job, *next = NULL;
@@ -276,11 +376,15 @@ static void apply_reply(struct qmgr_deliver *c, const attr_list *l)
     /* the same agent takes the destination's next job when one is waiting (the smtp
      * agent keeps its session to the server open for it); chosen before the finished
      * job is released, as that may run the scheduler */
-    if (c->in_len == 0 && c->uses < QMGR_AGENT_REUSE_MAX)
-        next = qmgr_entry_take_next(job->dest);
+    struct qmgr_dest *d = job->dest;
+    int reusable = c->in_len == 0 && c->uses < QMGR_AGENT_REUSE_MAX;
+    if (reusable)
+        next = qmgr_entry_take_next(d);
     qmgr_message_job_done(job);
     if (next)
         conn_reuse(c, next);
+    else if (reusable && qmgr_entry_may_park(d))
+        park(c, d);
     else
         conn_close(c);
 }
@@ -381,6 +485,10 @@ static void conn_writable(int fd, void *ctx)
 static void conn_readable(int fd, void *ctx)
 {
     struct qmgr_deliver *c = ctx;
+    if (c->state == STATE_PARKED) {         /* the agent went away (or talks out of turn) */
+        conn_close(c);
+        return;
+    }
     if (c->in_cap - c->in_len < 4096) {
         if (c->in_cap >= c->in_max) {
             conn_protocol_error(c, "reply too large");
@@ -424,6 +532,11 @@ static void conn_timeout(void *ctx)
 int qmgr_deliver_start(struct qmgr_job *job, char *why, size_t whylen)
 {
     const char *transport = job->dest->transport->name;
+    struct qmgr_deliver *parked = unpark_for(job->dest);
+    if (parked) {
+        conn_reuse(parked, job);
+        return 0;
+    }
     int fd = ipc_connect("private", transport, 0);     /* one attempt, no sleeping */
     if (fd < 0) {
         int busy = errno == EAGAIN || errno == EMFILE || errno == ENFILE;
@@ -500,4 +613,7 @@ void qmgr_deliver_abort_all(void)
             free(job);
         }
     }
+    free(park_fifo);
+    park_fifo = NULL;
+    park_count = park_cap = 0;
 }

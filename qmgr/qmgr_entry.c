@@ -74,6 +74,20 @@ static long transport_param(const char *transport, const char *suffix, const cha
     return config_int(fallback);
 }
 
+/* $<transport>_connection_cache_time_limit in ms when that parameter exists or is set
+ * (smtp has it built in), else 0: agent connections of the transport are not parked. */
+static long transport_park_ms(const char *transport)
+{
+    char name[160];
+    long secs;
+
+    snprintf(name, sizeof(name), "%s_connection_cache_time_limit", transport);
+    if (!param_find(name) && !config_is_set(name))
+        return 0;
+    secs = config_time(name);
+    return secs <= 0 ? 0 : secs > 300 ? 300000 : secs * 1000;
+}
+
 static int transport_name_valid(const char *name)
 {
     size_t n = strlen(name);
@@ -122,6 +136,7 @@ struct qmgr_transport *qmgr_transport_find(const char *name)
     long cl = transport_param(name, "destination_concurrency_limit",
                               "default_destination_concurrency_limit");
     t->dest_conc_limit = cl < 1 ? 1 : cl > 100000 ? 100000 : (int)cl;
+    t->park_ms = transport_park_ms(name);
     t->nbuckets = 256;
     t->buckets = xcalloc(t->nbuckets, sizeof(*t->buckets));
     t->next = transports;
@@ -176,7 +191,7 @@ static void dest_free(struct qmgr_dest *d)
 static void dest_maybe_free(struct qmgr_dest *d, long long now)
 {
     if (!d->queue_head && d->active == 0 && !d->on_ready_list && !d->filling
-        && d->dead_until_ms <= now)
+        && !d->parked && d->dead_until_ms <= now)
         dest_free(d);
 }
 
@@ -317,6 +332,15 @@ static int others_waiting(const struct qmgr_transport *t, const struct qmgr_dest
     return 0;
 }
 
+int qmgr_entry_may_park(struct qmgr_dest *d)
+{
+    struct qmgr_transport *t = d->transport;
+    long long now = event_now_ms();
+
+    return t->park_ms > 0 && d->dead_until_ms <= now && t->dead_until_ms <= now
+           && !others_waiting(t, d);
+}
+
 struct qmgr_job *qmgr_entry_take_next(struct qmgr_dest *d)
 {
     struct qmgr_transport *t = d->transport;
@@ -380,6 +404,24 @@ static void sweep_idle_dests(long long now)
         }
 }
 
+/* Room for another job of d: a free slot of the transport (and a descriptor), d's own
+ * parked connection, or a slot freed by closing another destination's parked one. */
+static int slot_for(struct qmgr_transport *t, struct qmgr_dest *d, long long now)
+{
+    int transport_full = t->max_conns > 0 && t->active_conns >= t->max_conns;
+    int fds_full = qmgr_conns_total >= qmgr_conns_max;
+
+    if (d->parked || (!transport_full && !fds_full))
+        return 1;
+    if (d->active >= d->window || d->dead_until_ms > now)
+        return 1;                           /* it will not start now: let it pass */
+    if (transport_full && !qmgr_deliver_close_parked(t))
+        return 0;
+    if (fds_full && !qmgr_deliver_close_parked(NULL))
+        return 0;
+    return 1;
+}
+
 static void dispatch_transport(struct qmgr_transport *t, long long now)
 {
     if (t->dead_until_ms > now) {
@@ -396,9 +438,7 @@ static void dispatch_transport(struct qmgr_transport *t, long long now)
             struct qmgr_dest *d = t->ready_head;
             if (!d)
                 break;
-            if (t->max_conns > 0 && t->active_conns >= t->max_conns)
-                return;
-            if (qmgr_conns_total >= qmgr_conns_max)
+            if (!slot_for(t, d, now))
                 return;
             int last = d == stop;
             ready_remove(d);

@@ -11,9 +11,14 @@ the log says conn_use=N; smtp_connection_cache_on_demand = no opens one session 
 message; smtp_connection_reuse_count_limit caps messages per session; a session the server
 closed while idle, or drops at the next MAIL, costs a reconnect, not a deferral; refused
 recipients are cleaned up with RSET and the session goes on; reuse works over STARTTLS.
+Without a backlog, mail that trickles in one message at a time still goes over one
+session: qmgr parks the idle agent connection for $smtp_connection_cache_time_limit
+(0 turns that off), the session is closed with QUIT when that runs out, and a parked
+connection gives its process slot up at once when another destination needs it.
 Every wait is bounded.
 """
 import collections
+import os
 import time
 
 import pytest
@@ -167,7 +172,6 @@ def test_refused_recipients_reset_and_session_goes_on(instance, relay):
 def test_reuse_over_starttls(instance, relay, tmp_path):
     from test_relay_tls import leaf, server_context
     from tls_helpers import Certs
-    import os
     os.chmod(str(tmp_path), 0o755)
     certs = Certs(str(tmp_path))
     cert = leaf(certs, "mx", "mx1.relay.test")
@@ -183,3 +187,67 @@ def test_reuse_over_starttls(instance, relay, tmp_path):
     assert all(m["tls"] and m["tls"].startswith("TLSv1.") for m in sink.messages), \
         [m["tls"] for m in sink.messages]
     assert len(sink.tls_sessions) == sink.connections < n, per_session(sink)
+
+
+def send_one_at_a_time(r, instance, n, sink):
+    for i in range(n):
+        r.send(subject="trickle %d" % i)
+        assert wait_until(lambda: len(sink.messages) > i, 30), instance.log_tail()
+        time.sleep(0.2)
+
+
+def test_trickle_goes_over_one_parked_session(instance, relay):
+    sink = relay.sinks[SINK]
+    instance.set(smtp_connection_cache_time_limit="3s")
+    instance.start()
+    send_one_at_a_time(relay, instance, 5, sink)
+    assert sink.connections == 1, per_session(sink)
+    assert relay.smtp_lines(status="sent")[-1].count("conn_use=5") == 1, \
+        relay.smtp_lines(status="sent")
+    # idle longer than the time limit: qmgr closes the parked connection, the agent QUITs
+    assert wait_until(lambda: "QUIT" in sink.commands, 15), sink.commands
+    relay.send(subject="after the time limit")
+    assert wait_until(lambda: len(sink.messages) == 6, 30), instance.log_tail()
+    assert sink.connections == 2
+
+
+def test_trickle_without_parking_opens_a_session_each(instance, relay):
+    sink = relay.sinks[SINK]
+    instance.set(smtp_connection_cache_time_limit="0")
+    instance.start()
+    send_one_at_a_time(relay, instance, 4, sink)
+    assert sink.connections == 4, per_session(sink)
+
+
+TWO_DOMAINS = ONE_MX + """
+other.test.     60 IN MX 10 mx1.other.test.
+mx1.other.test. 60 IN A 127.0.0.3
+"""
+
+
+def test_parked_connection_yields_its_slot(instance):
+    """smtp maxproc 1: the session parked for relay.test (for a minute) must not hold up
+    mail for other.test, which needs that one process."""
+    r = Relay(instance, TWO_DOMAINS, addresses=(SINK, "127.0.0.3"))
+    try:
+        instance.set(smtp_connection_cache_time_limit="60s")
+        mcf = os.path.join(instance.conf, "master.cf")
+        with open(mcf) as fh:
+            lines = fh.readlines()
+        with open(mcf, "w") as fh:
+            for line in lines:
+                f = line.split()
+                if f[:2] == ["smtp", "unix"]:
+                    line = "smtp       unix  y       -       n       -       1       smtp\n"
+                fh.write(line)
+        instance.start()
+        r.send(subject="first")
+        assert wait_until(lambda: r.sinks[SINK].messages, 30), instance.log_tail()
+        time.sleep(0.5)
+        started = time.time()
+        r.send(rcpts=("user@other.test",), subject="second")
+        assert wait_until(lambda: r.sinks["127.0.0.3"].messages, 30), instance.log_tail()
+        assert time.time() - started < 20, "other.test waited for the parked connection"
+        assert "QUIT" in r.sinks[SINK].commands      # relay.test's session was closed
+    finally:
+        r.stop()
