@@ -251,3 +251,38 @@ def test_parked_connection_yields_its_slot(instance):
         assert "QUIT" in r.sinks[SINK].commands      # relay.test's session was closed
     finally:
         r.stop()
+
+
+def test_killing_agents_mid_reuse_loses_nothing(instance, relay):
+    """SIGKILL smtp agents while they relay a backlog over kept sessions: every message
+    still arrives (at least once: a message whose "250" the agent never reported to qmgr
+    is sent again), the queue drains, and the survivors carry on over their sessions."""
+    import signal
+    instance.set(minimal_backoff_time="1s", maximal_backoff_time="2s")
+    instance.allowed_log_patterns = [r"fatal:"]
+    sink = relay.sinks[SINK]
+    sink.replies["dot"] = lambda a: (time.sleep(0.02), "250 2.0.0 Ok: queued as SINK{n}")[1]
+    n = 60
+    sent = make_backlog(relay, instance, n)
+    killed = 0
+    deadline = time.monotonic() + 20
+    while len(sink.messages) < n and time.monotonic() < deadline and killed < 4:
+        time.sleep(0.15)
+        victims = instance.pids("smtp")
+        if victims and len(sink.messages) > 5 * (killed + 1):
+            os.kill(victims[killed % len(victims)], signal.SIGKILL)
+            killed += 1
+    assert killed >= 2, "the backlog went too fast to kill anything: %d" % len(sink.messages)
+    assert wait_until(lambda: set(check_exactly_once_or_more(sink, sent)) == set(sent), 90), \
+        instance.log_tail()
+    assert instance.wait_queue_empty(60), instance.queue_files()
+    assert max(per_session(sink).values()) > 1         # sessions were being reused
+
+
+def check_exactly_once_or_more(sink, sent):
+    seen = set()
+    for m in list(sink.messages):
+        subject = m["data"].split(b"Subject: ", 1)[1].split(b"\r\n", 1)[0].decode()
+        assert m["data"].endswith(sent[subject][1].split(b"\r\n\r\n", 1)[1])
+        seen.add(subject)
+    return seen
