@@ -64,7 +64,7 @@ int cleanup_out_open(struct cleanup_state *st)
         msg_warn("cannot create queue file in %s/incoming: %m", st->qdir);
         return -1;
     }
-    st->out = bio_open(st->qfd, 0);
+    st->out = bio_open_file(st->qfd);
     st->out_offset = 0;
     cleanup_out_rec(st, REC_VERSION, QFILE_VERSION, strlen(QFILE_VERSION));
     /* Placeholder with the final width; rewritten by cleanup_out_commit(). */

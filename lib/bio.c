@@ -30,6 +30,11 @@ static long long monotonic_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static int n_again(int err)
+{
+    return err == EAGAIN || err == EWOULDBLOCK;
+}
+
 /* Wait until fd is ready for `events` or timeout; 1 ready, 0 timeout, -1 error.
  * Interrupted waits continue with the time that is left, so a steady stream of signals
  * cannot stretch the timeout. */
@@ -55,36 +60,48 @@ static int wait_ready(int fd, short events, int timeout_ms)
     }
 }
 
+/* Wait before a read or write only when it has a timeout to enforce. Without one
+ * (queue files, Maildir files, blocking pipes) the system call comes first and a wait
+ * follows only if a non-blocking descriptor was not ready: one poll(2) fewer per call.
+ * 1 go on, 0 timeout (errno ETIMEDOUT), -1 error. */
+static int ready_for(bio *b, short events)
+{
+    if (b->timeout_ms <= 0)
+        return 1;
+    int r = wait_ready(b->fd, events, b->timeout_ms);
+    if (r == 0)
+        errno = ETIMEDOUT;
+    return r;
+}
+
+/* After a failed call without a timeout: 1 if it was "not ready" and waiting helped. */
+static int waited_for(bio *b, short events)
+{
+    return n_again(errno) && b->timeout_ms <= 0 && wait_ready(b->fd, events, -1) > 0;
+}
+
 static ssize_t default_read(bio *b, void *buf, size_t len)
 {
-    int r = wait_ready(b->fd, POLLIN, b->timeout_ms);
-    if (r == 0) {
-        errno = ETIMEDOUT;
-        return -1;
-    }
-    if (r < 0)
-        return -1;
     ssize_t n;
+
+    if (ready_for(b, POLLIN) <= 0)
+        return -1;
     do
         n = read(b->fd, buf, len);
-    while (n < 0 && errno == EINTR);
+    while ((n < 0 && errno == EINTR) || (n < 0 && waited_for(b, POLLIN)));
     return n;
 }
 
 /* write(2) for descriptors that are not sockets (queue files, pipes). */
 static ssize_t plain_write(bio *b, const void *buf, size_t len)
 {
-    int r = wait_ready(b->fd, POLLOUT, b->timeout_ms);
-    if (r == 0) {
-        errno = ETIMEDOUT;
-        return -1;
-    }
-    if (r < 0)
-        return -1;
     ssize_t n;
+
+    if (ready_for(b, POLLOUT) <= 0)
+        return -1;
     do
         n = write(b->fd, buf, len);
-    while (n < 0 && errno == EINTR);
+    while ((n < 0 && errno == EINTR) || (n < 0 && waited_for(b, POLLOUT)));
     return n;
 }
 
@@ -93,22 +110,18 @@ static ssize_t plain_write(bio *b, const void *buf, size_t len)
  * switches this bio to plain_write for good. */
 static ssize_t default_write(bio *b, const void *buf, size_t len)
 {
-    int r = wait_ready(b->fd, POLLOUT, b->timeout_ms);
-    if (r == 0) {
-        errno = ETIMEDOUT;
-        return -1;
-    }
-    if (r < 0)
-        return -1;
     ssize_t n;
+
+    if (ready_for(b, POLLOUT) <= 0)
+        return -1;
     do
         n = send(b->fd, buf, len, MSG_NOSIGNAL);
-    while (n < 0 && errno == EINTR);
+    while ((n < 0 && errno == EINTR) || (n < 0 && waited_for(b, POLLOUT)));
     if (n < 0 && errno == ENOTSOCK) {
         b->write_fn = plain_write;
         do
             n = write(b->fd, buf, len);
-        while (n < 0 && errno == EINTR);
+        while ((n < 0 && errno == EINTR) || (n < 0 && waited_for(b, POLLOUT)));
     }
     return n;
 }
@@ -124,6 +137,13 @@ bio *bio_open(int fd, int timeout_ms)
     b->wbuf = xmalloc(b->wcap);
     b->read_fn = default_read;
     b->write_fn = default_write;
+    return b;
+}
+
+bio *bio_open_file(int fd)
+{
+    bio *b = bio_open(fd, 0);
+    b->write_fn = plain_write;
     return b;
 }
 

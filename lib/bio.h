@@ -35,6 +35,8 @@ struct bio {
 };
 
 bio *bio_open(int fd, int timeout_ms);       /* takes no ownership of fd unless bio_close */
+bio *bio_open_file(int fd);                  /* the same for a regular file: no timeout,
+                                              * plain write(2) (not send(2)) */
 void bio_free(bio *b);                       /* frees buffers, does NOT close fd */
 int bio_close(bio *b);                       /* flushes, closes fd, frees; returns 0 or -1 */
 void bio_set_timeout(bio *b, int timeout_ms);

@@ -143,7 +143,7 @@ int qfile_read_env(int fd, struct qfile_env *env, char *errbuf)
         snprintf(errbuf, 256, "seek queue file: %s", strerror(errno));
         return -1;
     }
-    bio *b = bio_open(fd, 0);
+    bio *b = bio_open_file(fd);
     str data;
     str_init(&data);
     enum qstate state = Q_VERSION;
@@ -373,7 +373,7 @@ int qfile_content_open(qfile_reader *r, int fd, off_t content_offset)
     r->done = 0;
     if (content_offset <= 0 || lseek(fd, content_offset, SEEK_SET) < 0)
         return -1;
-    r->b = bio_open(fd, 0);
+    r->b = bio_open_file(fd);
     str data;
     str_init(&data);
     int type;

@@ -83,6 +83,8 @@ void local_deliver_mailbox(struct deliver_msg *m, const char *rcpt, const char *
                            uid_t uid, gid_t gid, int spool, struct deliver_result *r);
 /* mkdir -p for the components of path below base (base must exist). 0 or -1 (errno). */
 int local_make_dirs(const char *base, const char *rel_dir);
+/* 1 if base/rel_dir is an existing directory (then local_make_dirs has nothing to do). */
+int local_dir_exists(const char *base, const char *rel_dir);
 
 /* --- local_maildir.c --- */
 void local_maildir_deliver(struct deliver_msg *m, const char *dir, const char *rcpt,

@@ -132,6 +132,19 @@ int local_write_message(struct deliver_msg *m, bio *out, const char *rcpt, int m
     return 0;
 }
 
+int local_dir_exists(const char *base, const char *rel_dir)
+{
+    struct stat st;
+    str path;
+    int yes;
+
+    str_init(&path);
+    str_printf(&path, "%s/%s", base, rel_dir);
+    yes = stat(path.data, &st) == 0 && S_ISDIR(st.st_mode);
+    str_free(&path);
+    return yes;
+}
+
 int local_make_dirs(const char *base, const char *rel_dir)
 {
     str path;

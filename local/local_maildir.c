@@ -1,5 +1,6 @@
 /* local_maildir.c: Maildir delivery (the Maildir spec): make DIR/{tmp,new,cur} when
- * missing, write the message to tmp/UNIQUE, fsync it (when $maildir_fsync), rename it
+ * missing (found out by the failing open or rename, so a delivery to an existing Maildir
+ * costs no mkdir calls), write the message to tmp/UNIQUE, fsync it (when $maildir_fsync), rename it
  * into new/. The directory is not fsynced (neither does Postfix). Any error removes the
  * tmp file and defers; so does the delivery timeout (local_abort.c knows the tmp file).
  * Runs with the recipient's effective ids (set by the caller). */
@@ -56,10 +57,6 @@ void local_maildir_deliver(struct deliver_msg *m, const char *dir, const char *r
         deliver_result_set(r, DELIVER_DEFER, "4.3.0", "maildir path too long");
         return;
     }
-    if (make_maildir(dir) < 0) {
-        deliver_result_errno(r, errno, "cannot create maildir %s", dir);
-        return;
-    }
     str_init(&host);
     str_init(&name);
     str_init(&tmp_path);
@@ -71,12 +68,19 @@ void local_maildir_deliver(struct deliver_msg *m, const char *dir, const char *r
     str_printf(&tmp_path, "%stmp/%s", dir, name.data);
     str_printf(&new_path, "%snew/%s", dir, name.data);
     fd = open(tmp_path.data, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == ENOENT) {        /* first delivery: make the Maildir */
+        if (make_maildir(dir) < 0) {
+            deliver_result_errno(r, errno, "cannot create maildir %s", dir);
+            goto out;
+        }
+        fd = open(tmp_path.data, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    }
     if (fd < 0) {
         deliver_result_errno(r, errno, "cannot create maildir file %s", tmp_path.data);
         goto out;
     }
     local_abort_tmp(tmp_path.data);
-    out = bio_open(fd, 0);
+    out = bio_open_file(fd);
     if (local_write_message(m, out, rcpt, 0, r) < 0)
         failed = 1;
     bio_free(out);
@@ -88,7 +92,9 @@ void local_maildir_deliver(struct deliver_msg *m, const char *dir, const char *r
         deliver_result_errno(r, errno, "cannot write maildir file %s", tmp_path.data);
         failed = 1;
     }
-    if (!failed && rename(tmp_path.data, new_path.data) < 0) {
+    if (!failed && rename(tmp_path.data, new_path.data) < 0
+        && (errno != ENOENT || make_maildir(dir) < 0
+            || rename(tmp_path.data, new_path.data) < 0)) {   /* new/ was missing */
         deliver_result_errno(r, errno, "cannot rename maildir file to %s", new_path.data);
         failed = 1;
     }

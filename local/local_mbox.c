@@ -144,7 +144,7 @@ void local_mbox_deliver(struct deliver_msg *m, const char *path, const char *rcp
     old_size = lseek(fd, 0, SEEK_END);
     if (old_size >= 0)
         local_abort_mbox(fd, old_size);
-    out = bio_open(fd, 0);
+    out = bio_open_file(fd);
     if (old_size < 0) {
         deliver_result_errno(r, errno, "cannot seek in mailbox %s", path);
         failed = 1;

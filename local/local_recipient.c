@@ -200,7 +200,7 @@ static void deliver_virtual(struct deliver_msg *m, const char *addr, struct deli
             *slash = 0;                       /* mbox: its directory */
         else if (!slash)
             rel[0] = 0;                       /* mbox directly in the base */
-        if (*rel)
+        if (*rel && !local_dir_exists(base, rel))
             mk = local_make_dirs(base, rel);
         if (mk < 0)
             deliver_result_errno(r, errno, "cannot create mailbox directory for %s", addr);
