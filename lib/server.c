@@ -59,11 +59,20 @@ static void on_sigterm(int sig)
     errno = saved;
 }
 
-/* Check the status pipe without waiting: 1 if the master closed its end. */
+/* Check the status pipe without waiting: 1 if the master closed its end. Looked at
+ * no more than every STATUS_CHECK_MS (event loops ask on every turn; the accept wait
+ * watches the pipe itself). */
+#define STATUS_CHECK_MS 200
+static long long now_ms(void);
+
 static int status_pipe_closed(void)
 {
-    if (!status_fd_ok)
+    static long long last_check_ms;
+    long long now = now_ms();
+
+    if (!status_fd_ok || (now - last_check_ms < STATUS_CHECK_MS && now >= last_check_ms))
         return 0;
+    last_check_ms = now;
     struct pollfd pfd = { .fd = SERVER_STATUS_FD, .events = 0 };
     if (poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLERR | POLLHUP | POLLNVAL)))
         return 1;
