@@ -1,10 +1,12 @@
 /* dns.c: postern's DNS resolver (see dns.h): one glibc res_state per process pointed at
  * $dns_servers, lookups with res_nquery, and strict parsers for MX, A/AAAA and TXT
- * replies built on ns_initparse/ns_parserr. Nothing in a reply is trusted. */
+ * replies built on ns_initparse/ns_parserr. Nothing in a reply is trusted. At the end:
+ * client names for smtpd (hosts file first, then PTR with forward confirmation). */
 #include "dns.h"
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
 #include <netdb.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <resolv.h>
 #include <stdio.h>
@@ -16,6 +18,7 @@
 #include "../lib/config.h"  /* not "config.h": the build dir holds autoconf's config.h */
 #include "log.h"
 #include "mem.h"
+#include "readfile.h"
 
 #define DNS_REPLY_MAX 65536
 #define DNS_CNAME_MAX 8
@@ -659,4 +662,198 @@ int dns_lookup_ptr(const char *name, char ***out, str *why)
         *out = NULL;
     }
     return rc;
+}
+
+/* ---- client names (smtpd_peername_lookup): hosts file, then PTR + forward confirm ---- */
+
+/* Parse a numeric address into family/bytes; 0 or -1. */
+static int parse_numeric(const char *addr, int *family, unsigned char bytes[16])
+{
+    memset(bytes, 0, 16);
+    if (inet_pton(AF_INET, addr, bytes) == 1)
+        *family = AF_INET;
+    else if (inet_pton(AF_INET6, addr, bytes) == 1)
+        *family = AF_INET6;
+    else
+        return -1;
+    return 0;
+}
+
+int dns_reverse_name(const char *addr, char *out, size_t outlen)
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char b[16];
+    int family, n;
+    str r;
+
+    if (!addr || strlen(addr) >= 64 || parse_numeric(addr, &family, b) < 0)
+        return -1;
+    str_init(&r);
+    if (family == AF_INET) {
+        str_printf(&r, "%u.%u.%u.%u.in-addr.arpa", b[3], b[2], b[1], b[0]);
+    } else {
+        for (int i = 15; i >= 0; i--)
+            str_appendf(&r, "%c.%c.", hex[b[i] & 15], hex[b[i] >> 4]);
+        str_appends(&r, "ip6.arpa");
+    }
+    n = r.len < outlen ? 0 : -1;
+    if (n == 0)
+        memcpy(out, r.data, r.len + 1);
+    str_free(&r);
+    return n;
+}
+
+/* One hosts(5) line (NUL-terminated, comment already cut): 1 with name when its address
+ * is (family, want), else 0. */
+static int hosts_line_match(char *line, int family, const unsigned char *want, char *name,
+                            size_t namelen)
+{
+    const char *sep = " \t\r\v\f";
+    char *save = NULL, *field_addr, *field_name;
+    unsigned char got[16];
+    int got_family;
+    char norm[DNS_NAME_MAX + 2];
+
+    field_addr = strtok_r(line, sep, &save);
+    field_name = field_addr ? strtok_r(NULL, sep, &save) : NULL;
+    if (!field_name || strlen(field_addr) >= 64
+        || parse_numeric(field_addr, &got_family, got) < 0 || got_family != family
+        || memcmp(got, want, family == AF_INET ? 4 : 16) != 0)
+        return 0;
+    if (normalize_name(field_name, norm, sizeof(norm)) < 0 || !hostname_ok(norm)
+        || strlen(norm) >= namelen)
+        return 0;
+    memcpy(name, norm, strlen(norm) + 1);
+    return 1;
+}
+
+int dns_hosts_find(const char *text, size_t len, const char *addr, char *name,
+                   size_t namelen)
+{
+    unsigned char want[16];
+    char line[DNS_HOSTS_LINE_MAX + 1];
+    int family;
+    size_t pos = 0;
+
+    if (!text || !addr || strlen(addr) >= 64 || parse_numeric(addr, &family, want) < 0)
+        return 0;
+    while (pos < len) {
+        const char *start = text + pos;
+        const char *nl = memchr(start, '\n', len - pos);
+        size_t llen = nl ? (size_t) (nl - start) : len - pos;
+        pos += llen + (nl ? 1 : 0);
+        if (llen > DNS_HOSTS_LINE_MAX || memchr(start, 0, llen))
+            continue;                           /* over-long or binary: ignored */
+        memcpy(line, start, llen);
+        line[llen] = 0;
+        char *hash = strchr(line, '#');
+        if (hash)
+            *hash = 0;
+        if (hosts_line_match(line, family, want, name, namelen))
+            return 1;
+    }
+    return 0;
+}
+
+/* The hosts file, read once per process ("" when missing, unreadable or too big). */
+static const str *hosts_text(void)
+{
+    static str text;
+    static int loaded;
+    char *err = NULL;
+
+    if (!loaded) {
+        loaded = 1;
+        str_init(&text);
+        if (readfile(DNS_HOSTS_FILE, DNS_HOSTS_SIZE_MAX, &text, &err) < 0) {
+            if (errno != ENOENT)
+                msg_warn("%s; not using it for client names", err);
+            free(err);
+            str_set(&text, "");
+        }
+    }
+    return &text;
+}
+
+static int is_loopback(int family, const unsigned char *b)
+{
+    static const unsigned char v6_loopback[16] = { [15] = 1 };
+    return family == AF_INET ? b[0] == 127 : memcmp(b, v6_loopback, 16) == 0;
+}
+
+/* Does name have an A/AAAA record (the client's family) equal to want? DNS_OK if so,
+ * DNS_NOTFOUND if not, DNS_TEMPFAIL when the lookup failed temporarily. */
+static int forward_confirms(const char *name, const char *addr, int family,
+                            const unsigned char *want, str *why)
+{
+    int type = family == AF_INET ? ns_t_a : ns_t_aaaa;
+    struct dns_addr_list list = { NULL, 0 };
+    unsigned char *ans;
+    int len, rc;
+
+    rc = query(name, type, &ans, &len, why);
+    if (rc == DNS_OK) {
+        rc = dns_parse_addr(ans, (size_t) len, name, type, &list, why);
+        free(ans);
+    }
+    if (rc == DNS_OK) {
+        rc = DNS_NOTFOUND;
+        for (int i = 0; i < list.count; i++)
+            if (list.items[i].family == family
+                && memcmp(list.items[i].bytes, want, family == AF_INET ? 4 : 16) == 0)
+                rc = DNS_OK;
+        if (rc != DNS_OK)
+            str_printf(why, "hostname %s does not resolve to address %s", name, addr);
+    }
+    dns_addr_free(&list);
+    return rc == DNS_OK || rc == DNS_TEMPFAIL ? rc : DNS_NOTFOUND;
+}
+
+int dns_lookup_client_name(const char *addr, char *name, size_t namelen, str *why)
+{
+    char rev[80], **ptrs = NULL;
+    unsigned char want[16];
+    int family, rc, tried = 0, tempfail = 0;
+    const str *hosts;
+
+    if (!addr || strlen(addr) >= 64 || parse_numeric(addr, &family, want) < 0
+        || dns_reverse_name(addr, rev, sizeof(rev)) < 0) {
+        str_printf(why, "not a numeric address: %.64s", addr ? addr : "(null)");
+        return DNS_NOTFOUND;
+    }
+    hosts = hosts_text();
+    if (dns_hosts_find(hosts->data, hosts->len, addr, name, namelen))
+        return DNS_OK;
+    if (is_loopback(family, want)) {
+        char **servers = config_list("dns_servers");
+        int configured = servers[0] != NULL;
+        strv_free(servers);
+        if (!configured) {
+            str_printf(why, "loopback address %s is not in %s", addr, DNS_HOSTS_FILE);
+            return DNS_NOTFOUND;
+        }
+    }
+    rc = dns_lookup_ptr(rev, &ptrs, why);
+    if (rc != DNS_OK)
+        return rc == DNS_TEMPFAIL ? DNS_TEMPFAIL : DNS_NOTFOUND;
+    rc = DNS_NOTFOUND;
+    for (int i = 0; ptrs[i] && tried < DNS_CLIENT_PTR_MAX; i++) {
+        unsigned char scratch[16];
+        int fam_scratch;
+        if (parse_numeric(ptrs[i], &fam_scratch, scratch) == 0 || strlen(ptrs[i]) >= namelen)
+            continue;                           /* "1.2.3.4" as a PTR name: never a name */
+        tried++;
+        int r = forward_confirms(ptrs[i], addr, family, want, why);
+        if (r == DNS_OK) {
+            memcpy(name, ptrs[i], strlen(ptrs[i]) + 1);
+            rc = DNS_OK;
+            break;
+        }
+        if (r == DNS_TEMPFAIL)
+            tempfail = 1;
+    }
+    if (rc != DNS_OK && tried == 0)
+        str_printf(why, "no usable PTR name for %s", addr);
+    strv_free(ptrs);
+    return rc == DNS_OK ? DNS_OK : tempfail ? DNS_TEMPFAIL : DNS_NOTFOUND;
 }

@@ -86,4 +86,34 @@ int dns_parse_ptr(const unsigned char *msg, size_t len, const char *qname,
  * "." targets when real targets exist. */
 void dns_mx_sort(struct dns_mx_list *l);
 
+/* --- client names (smtpd_peername_lookup) --- */
+#define DNS_HOSTS_FILE "/etc/hosts"
+#define DNS_HOSTS_SIZE_MAX (1024 * 1024)  /* a bigger hosts file is ignored */
+#define DNS_HOSTS_LINE_MAX 1024           /* longer lines are ignored */
+#define DNS_CLIENT_PTR_MAX 4              /* PTR names tried for forward confirmation */
+
+/* The reverse-lookup name of a numeric IPv4 or IPv6 address: "4.3.2.1.in-addr.arpa" or
+ * the 32-nibble "....ip6.arpa". 0, or -1 for a bad address or a too small buffer. */
+int dns_reverse_name(const char *addr, char *out, size_t outlen);
+/* Pure hosts(5) parser: the first name of the first line of `text` (len bytes) whose
+ * address equals the numeric address addr (compared in binary, so "::1" matches
+ * "0:0::1"). Comments (#), malformed lines, over-long lines and names that are not
+ * host names are skipped. 1 with name (lowercase) filled, 0 when not found. */
+int dns_hosts_find(const char *text, size_t len, const char *addr, char *name,
+                   size_t namelen);
+/* The name of client address addr, as glibc "hosts: files dns" would give it, but
+ * forward-confirmed:
+ *  1. DNS_HOSTS_FILE (read once per process, bounded): a listed address gets its name
+ *     without any DNS query (the administrator's word is taken as confirmed);
+ *  2. a loopback address (127/8, ::1) that is not listed there gets DNS_NOTFOUND without
+ *     a query unless $dns_servers is set: 127.in-addr.arpa is a locally served zone
+ *     (RFC 6303) and the system resolver may be unreachable;
+ *  3. PTR lookup, then for at most DNS_CLIENT_PTR_MAX of the PTR names an A (IPv4
+ *     client) or AAAA (IPv6 client) lookup: the first name whose addresses include addr
+ *     is the answer (FCrDNS). Names that are numeric addresses are never accepted.
+ * DNS_OK with name (lowercase, no trailing dot); DNS_NOTFOUND (no PTR, NXDOMAIN, or not
+ * confirmed); DNS_TEMPFAIL (a lookup failed temporarily and nothing was confirmed);
+ * why says what happened when not DNS_OK. */
+int dns_lookup_client_name(const char *addr, char *name, size_t namelen, str *why);
+
 #endif

@@ -107,6 +107,7 @@ const struct param_def param_table[] = {
     { "dns_servers", PARAM_LIST, "", 0 },                     /* IPv4 addr[:port]; "" = resolv.conf */
     { "dns_timeout", PARAM_TIME, "5s", 's' },                 /* per try */
     { "dns_retries", PARAM_INT, "2", 0 },
+    { "smtpd_peername_lookup", PARAM_BOOL, "yes", 0 },        /* client name: /etc/hosts, FCrDNS */
 
     /* smtp (the SMTP client delivery agent) */
     { "smtp_tcp_port", PARAM_STR, "25", 0 },                  /* port for MX/A hosts and [host] */

@@ -56,7 +56,8 @@ struct smtpd_state {
     int fd;
     bio *client;
     /* the client */
-    char name[256];                        /* "unknown": no reverse DNS (or XCLIENT NAME) */
+    char name[256];                        /* smtpd_peer.c: /etc/hosts or forward-confirmed
+                                            * PTR, XCLIENT NAME, or "unknown" */
     char addr[64];                         /* numeric; IPv4-mapped IPv6 shown as IPv4 */
     char port[8];
     char peer[330];                        /* "name[addr]" for logs */

@@ -1,12 +1,39 @@
 /* smtpd_peer.c: who is the client? The numeric address and port of the socket's peer
- * (IPv4-mapped IPv6 addresses shown as plain IPv4). The name is always "unknown" for
- * now: reverse DNS is not done yet. */
+ * (IPv4-mapped IPv6 addresses shown as plain IPv4) and, when $smtpd_peername_lookup is
+ * yes, its name: /etc/hosts first, else a forward-confirmed PTR name (FCrDNS, see
+ * dns_lookup_client_name() in lib/dns.h). No name, an unconfirmed name or a temporary
+ * DNS failure all give "unknown" (no restriction tells them apart yet). Runs once per
+ * connection before the greeting; smtpd_xclient.c may override the result later. */
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include "smtpd.h"
+#include "../lib/config.h"  /* not "config.h": -I. (build dir) holds autoconf's config.h */
+#include "dns.h"
+#include "log.h"
+
+/* s->name from the client address, or left "unknown". */
+static void smtpd_peer_lookup_name(struct smtpd_state *s)
+{
+    char name[DNS_NAME_MAX + 1];
+    str why;
+    int rc;
+
+    if (strcmp(s->addr, "unknown") == 0 || !config_bool("smtpd_peername_lookup"))
+        return;
+    str_init(&why);
+    rc = dns_lookup_client_name(s->addr, name, sizeof(name), &why);
+    if (rc == DNS_OK && strlen(name) < sizeof(s->name))
+        snprintf(s->name, sizeof(s->name), "%s", name);
+    else if (rc == DNS_TEMPFAIL)
+        msg_warn("%s: client name lookup failed temporarily: %s", s->addr,
+                 why.len ? why.data : "unknown error");
+    else if (why.len && strstr(why.data, "does not resolve to address"))
+        msg_warn("%s", why.data);
+    str_free(&why);
+}
 
 void smtpd_peer_init(struct smtpd_state *s)
 {
@@ -32,5 +59,6 @@ void smtpd_peer_init(struct smtpd_state *s)
         }
     }
     snprintf(s->port, sizeof(s->port), "%u", port);
+    smtpd_peer_lookup_name(s);
     snprintf(s->peer, sizeof(s->peer), "%s[%s]", s->name, s->addr);
 }

@@ -297,6 +297,78 @@ START_TEST(servers_parameter)
 }
 END_TEST
 
+START_TEST(reverse_names)
+{
+    char out[80], tiny[8];
+
+    ck_assert_int_eq(dns_reverse_name("192.0.2.9", out, sizeof(out)), 0);
+    ck_assert_str_eq(out, "9.2.0.192.in-addr.arpa");
+    ck_assert_int_eq(dns_reverse_name("2001:db8::1", out, sizeof(out)), 0);
+    ck_assert_str_eq(out, "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa");
+    ck_assert_int_eq(dns_reverse_name("192.0.2.9", tiny, sizeof(tiny)), -1);
+    ck_assert_int_eq(dns_reverse_name("not-an-address", out, sizeof(out)), -1);
+    ck_assert_int_eq(dns_reverse_name("", out, sizeof(out)), -1);
+}
+END_TEST
+
+START_TEST(hosts_file_parser)
+{
+    static const char text[] =
+        "# comment 10.0.0.1 commented\n"
+        "127.0.0.1\tLocalHost.   localhost.localdomain # trailing comment\n"
+        "127.0.0.1 second\n"
+        "10.0.0.2\n"                          /* no name: skipped */
+        "10.0.0.3 bad..name\n"                /* not a host name: skipped */
+        "10.0.0.3 good.example\n"
+        "999.1.1.1 broken\n"
+        "0:0::1 ip6-localhost ip6-loopback\r\n"
+        "10.0.0.4 last-without-newline";
+    char name[64], small[4];
+    str big;
+
+    ck_assert_int_eq(dns_hosts_find(text, strlen(text), "127.0.0.1", name, sizeof(name)), 1);
+    ck_assert_str_eq(name, "localhost");
+    ck_assert_int_eq(dns_hosts_find(text, strlen(text), "::1", name, sizeof(name)), 1);
+    ck_assert_str_eq(name, "ip6-localhost");
+    ck_assert_int_eq(dns_hosts_find(text, strlen(text), "10.0.0.3", name, sizeof(name)), 1);
+    ck_assert_str_eq(name, "good.example");
+    ck_assert_int_eq(dns_hosts_find(text, strlen(text), "10.0.0.4", name, sizeof(name)), 1);
+    ck_assert_str_eq(name, "last-without-newline");
+    ck_assert_int_eq(dns_hosts_find(text, strlen(text), "10.0.0.1", name, sizeof(name)), 0);
+    ck_assert_int_eq(dns_hosts_find(text, strlen(text), "10.0.0.2", name, sizeof(name)), 0);
+    ck_assert_int_eq(dns_hosts_find(text, strlen(text), "127.0.0.2", name, sizeof(name)), 0);
+    ck_assert_int_eq(dns_hosts_find(text, strlen(text), "garbage", name, sizeof(name)), 0);
+    ck_assert_int_eq(dns_hosts_find(text, strlen(text), "127.0.0.1", small, sizeof(small)), 0);
+    ck_assert_int_eq(dns_hosts_find(NULL, 0, "127.0.0.1", name, sizeof(name)), 0);
+    /* an over-long line and a line with a NUL byte are ignored, later lines still count */
+    str_init(&big);
+    str_appends(&big, "10.0.0.5 ");
+    for (int i = 0; i < DNS_HOSTS_LINE_MAX; i++)
+        str_appends(&big, "a");
+    str_appends(&big, "\n10.0.0.6 nul");
+    str_append(&big, "\0x\n", 3);
+    str_appends(&big, "10.0.0.5 ok.example\n10.0.0.6 ok6.example\n");
+    ck_assert_int_eq(dns_hosts_find(big.data, big.len, "10.0.0.5", name, sizeof(name)), 1);
+    ck_assert_str_eq(name, "ok.example");
+    ck_assert_int_eq(dns_hosts_find(big.data, big.len, "10.0.0.6", name, sizeof(name)), 1);
+    ck_assert_str_eq(name, "ok6.example");
+    str_free(&big);
+}
+END_TEST
+
+START_TEST(client_name_bad_input)
+{
+    char name[64];
+    str why;
+
+    str_init(&why);
+    ck_assert_int_eq(dns_lookup_client_name("no address", name, sizeof(name), &why),
+                     DNS_NOTFOUND);
+    ck_assert_ptr_nonnull(strstr(why.data, "not a numeric address"));
+    str_free(&why);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("dns");
@@ -312,6 +384,9 @@ int main(void)
     tcase_add_test(tc, txt_joined);
     tcase_add_test(tc, hostile_replies);
     tcase_add_test(tc, servers_parameter);
+    tcase_add_test(tc, reverse_names);
+    tcase_add_test(tc, hosts_file_parser);
+    tcase_add_test(tc, client_name_bad_input);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
