@@ -16,6 +16,7 @@
 #define CLEANUP_MAX_RCPT     100000      /* recipients per message */
 #define CLEANUP_MAX_ATTR_REC 8192        /* bytes of one A record ("name=value") */
 #define CLEANUP_MAX_ADDR     4096        /* bytes of one F, O or R record */
+#define CLEANUP_MAX_FULL_NAME 256        /* bytes of the full_name attribute */
 #define CLEANUP_MAX_CONTENT  REC_MAX_LEN /* bytes of one N or L record */
 
 /* Known client attributes (A records); index into cleanup_state.attrs. */
@@ -23,6 +24,7 @@ enum cleanup_attr {
     CA_CLIENT_NAME, CA_CLIENT_ADDR, CA_CLIENT_PORT, CA_HELO_NAME, CA_PROTOCOL,
     CA_SASL_USERNAME, CA_TLS_INFO, CA_LOG_IDENT, CA_UID,
     CA_SPF_RESULT, CA_SPF_SCOPE, CA_SPF_DOMAIN, CA_RECEIVED_SPF,   /* mailauth (smtpd_spf.c) */
+    CA_FULL_NAME,                  /* sendmail -F (via pickup): phrase of an added From: */
     CA_COUNT
 };
 

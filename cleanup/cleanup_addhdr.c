@@ -88,3 +88,45 @@ void addhdr_from(str *out, const char *sender)
     else
         str_appendf(out, "From: <%s>\n", sender);
 }
+
+/* 1 if name can stand unquoted as a phrase: words of atext (and UTF-8) separated by
+ * single spaces. */
+static int plain_phrase(const char *name)
+{
+    static const char atext_specials[] = "!#$%&'*+-/=?^_`{|}~";
+    const unsigned char *p = (const unsigned char *)name;
+
+    if (*p == ' ')
+        return 0;
+    for (; *p; p++) {
+        if (*p == ' ') {
+            if (p[1] == ' ' || p[1] == 0)
+                return 0;
+        } else if (!(*p >= 0x80 || (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')
+                     || (*p >= '0' && *p <= '9') || strchr(atext_specials, *p))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+void addhdr_from_named(str *out, const char *full_name, const char *sender)
+{
+    if (full_name == NULL || *full_name == 0 || sender == NULL || *sender == 0) {
+        addhdr_from(out, sender);
+        return;
+    }
+    str_appends(out, "From: ");
+    if (plain_phrase(full_name)) {
+        str_appends(out, full_name);
+    } else {
+        str_putc(out, '"');
+        for (const char *p = full_name; *p; p++) {
+            if (*p == '"' || *p == '\\')
+                str_putc(out, '\\');
+            str_putc(out, *p);
+        }
+        str_putc(out, '"');
+    }
+    str_appendf(out, " <%s>\n", sender);
+}

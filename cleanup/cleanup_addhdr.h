@@ -34,5 +34,9 @@ void addhdr_message_id(str *out, time_t when, const char *queue_id, const char *
 void addhdr_date_field(str *out, time_t when);
 /* Append "From: <sender>\n" ("From: MAILER-DAEMON" for the null sender). */
 void addhdr_from(str *out, const char *sender);
+/* Append "From: FULL NAME <sender>\n" (sendmail -F): the name as a phrase, quoted when
+ * it is not plain words (RFC 5322 3.2.5). Same as addhdr_from for a NULL or empty
+ * full_name or the null sender. */
+void addhdr_from_named(str *out, const char *full_name, const char *sender);
 
 #endif

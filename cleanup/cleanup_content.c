@@ -98,7 +98,7 @@ static void emit_headers(struct cleanup_state *st, struct hdr_state *h)
         if (!h->have_date)
             addhdr_date_field(&added, when);
         if (!h->have_from)
-            addhdr_from(&added, st->sender);
+            addhdr_from_named(&added, st->attrs[CA_FULL_NAME], st->sender);
         write_lines(st, &added);
         cleanup_auth_added(st, &added);              /* mailauth: signed like the rest */
     }

@@ -54,6 +54,29 @@ static const char *control_setup(void)
     return fits ? path : NULL;
 }
 
+/* The common start of stop, reload and status: no operands, config loaded. The pid file
+ * path, or NULL after an error (printed). */
+static const char *control_begin(int argc, char **argv)
+{
+    return no_args(argc, argv) == 0 ? control_setup() : NULL;
+}
+
+/* Poll the pid file every 100 ms for up to ms: until a master runs (want_up = 1; its pid
+ * into *pid) or none does (want_up = 0). 1 when reached, 0 on timeout. */
+static int wait_for_master(const char *pidpath, int want_up, int ms, pid_t *pid)
+{
+    for (int waited = 0; waited < ms; waited += 100) {
+        pid_t running = pidfile_running(pidpath);
+        if (want_up ? running > 0 : running == 0) {
+            if (want_up)
+                *pid = running;
+            return 1;
+        }
+        sleep_ms(100);
+    }
+    return 0;
+}
+
 /* master.cf must parse; prints the error. */
 static int mastercf_ok(const char *what)
 {
@@ -178,13 +201,9 @@ int cmd_start(int argc, char **argv)
                   WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
         return CMD_FAIL;
     }
-    for (int waited = 0; waited < START_WAIT_MS; waited += 100) {
-        pid = pidfile_running(pidpath);
-        if (pid > 0) {
-            printf("postern: started, master PID %ld\n", (long)pid);
-            return CMD_OK;
-        }
-        sleep_ms(100);
+    if (wait_for_master(pidpath, 1, START_WAIT_MS, &pid)) {
+        printf("postern: started, master PID %ld\n", (long)pid);
+        return CMD_OK;
     }
     cmd_error("the master did not come up within %d s (no lock on %s); see the log",
               START_WAIT_MS / 1000, pidpath);
@@ -211,21 +230,16 @@ static int signal_master(const char *pidpath, int sig, const char *name, pid_t *
 
 int cmd_stop(int argc, char **argv)
 {
-    if (no_args(argc, argv) != 0)
-        return CMD_ERROR;
-    const char *pidpath = control_setup();
+    const char *pidpath = control_begin(argc, argv);
     if (!pidpath)
         return CMD_ERROR;
     pid_t pid;
     int rc = signal_master(pidpath, SIGTERM, "TERM", &pid);
     if (rc != CMD_OK)
         return rc;
-    for (int waited = 0; waited < STOP_WAIT_MS; waited += 100) {
-        if (pidfile_running(pidpath) == 0) {
-            printf("postern: stopped (master PID %ld)\n", (long)pid);
-            return CMD_OK;
-        }
-        sleep_ms(100);
+    if (wait_for_master(pidpath, 0, STOP_WAIT_MS, &pid)) {
+        printf("postern: stopped (master PID %ld)\n", (long)pid);
+        return CMD_OK;
     }
     cmd_error("the master (PID %ld) did not stop within %d s", (long)pid, STOP_WAIT_MS / 1000);
     return CMD_FAIL;
@@ -233,9 +247,7 @@ int cmd_stop(int argc, char **argv)
 
 int cmd_reload(int argc, char **argv)
 {
-    if (no_args(argc, argv) != 0)
-        return CMD_ERROR;
-    const char *pidpath = control_setup();
+    const char *pidpath = control_begin(argc, argv);
     if (!pidpath || !config_values_ok() || !mastercf_ok("; not reloading"))
         return CMD_ERROR;
     pid_t pid;
@@ -248,9 +260,7 @@ int cmd_reload(int argc, char **argv)
 
 int cmd_status(int argc, char **argv)
 {
-    if (no_args(argc, argv) != 0)
-        return CMD_ERROR;
-    const char *pidpath = control_setup();
+    const char *pidpath = control_begin(argc, argv);
     if (!pidpath)
         return CMD_ERROR;
     pid_t pid = master_pid(pidpath);

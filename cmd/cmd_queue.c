@@ -127,6 +127,72 @@ char **qcmd_ready_ids(const char *queue)
     return ids;
 }
 
+int qcmd_claim_hold(const char *id, int all, const char *verb, struct qcmd_loc *loc)
+{
+    static const char *const claimable[] = { "incoming", "deferred", "hold", NULL };
+
+    for (int tries = 0; tries < QCMD_LOCATE_TRIES; tries++) {
+        int rc = all ? qcmd_locate(id, claimable, loc) : qcmd_locate_idle(id, loc);
+        if (rc == -2) {
+            cmd_error("%s: still being delivered (active queue) after %d s; not %s", id,
+                      QCMD_ACTIVE_WAIT_MS / 1000, verb);
+            return -1;
+        }
+        if (rc < 0)
+            return -1;
+        if (rc == 0)
+            break;
+        if (!loc->ready) {
+            cmd_error("%s: the queue file is still being written; not %s", id, verb);
+            return -1;
+        }
+        if (strcmp(loc->queue, "hold") == 0 || queue_move(qcmd_qdir, loc->queue, "hold", id) == 0)
+            return 1;
+        if (errno != ENOENT) {
+            cmd_error("%s: cannot move %s/%s to hold/: %s", id, loc->queue, id, strerror(errno));
+            return -1;
+        }
+    }
+    if (!all)
+        cmd_error("%s: no such message in the queue", id);
+    return 0;
+}
+
+int qcmd_each_ready(const char *const *queues, int (*fn)(const char *id, int all, void *ctx),
+                    void *ctx)
+{
+    int failed = 0;
+
+    for (int q = 0; queues[q]; q++) {
+        char **ids = qcmd_ready_ids(queues[q]);
+        if (ids == NULL) {
+            failed++;
+            continue;
+        }
+        for (int i = 0; ids[i]; i++)
+            failed += fn(ids[i], 1, ctx);
+        strv_free(ids);
+    }
+    return failed;
+}
+
+int qcmd_each_id(int argc, char **argv, const char *usage, const char *const *all_queues,
+                 int (*fn)(const char *id, int all, void *ctx), void *ctx)
+{
+    int all, failed = 0;
+    int skip = argc > 1 && strcmp(argv[1], "--") == 0;
+
+    if (qcmd_parse_ids(argc - 1 - skip, argv + 1 + skip, &all) != 0) {
+        cmd_error("usage: %s", usage);
+        return -1;
+    }
+    if (all)
+        return qcmd_each_ready(all_queues, fn, ctx);
+    for (int i = 1 + skip; i < argc; i++)
+        failed += fn(argv[i], 0, ctx);
+    return failed;
+}
+
 void qcmd_remove_logs(const char *id)
 {
     static const char *const logs[] = { "defer", "bounce", NULL };

@@ -38,6 +38,23 @@ int qcmd_parse_ids(int argc, char **argv, int *all);
 /* Queue IDs of complete files currently in qdir/queue (strv); NULL on error (printed). */
 char **qcmd_ready_ids(const char *queue);
 
+/* Claim a message for hold or requeue by moving it into hold/. ALL (all = 1): look in
+ * incoming/deferred/hold and skip active/; a named message: wait for qmgr to let go of it
+ * (qcmd_locate_idle). `verb` completes the error texts ("not held", "not requeued").
+ * 1 the message is in hold/ now (loc->queue: where it was, "hold" if it was there
+ * already), 0 not found (an error is printed unless all), -1 failed (printed). */
+int qcmd_claim_hold(const char *id, int all, const char *verb, struct qcmd_loc *loc);
+
+/* Run fn(id, all, ctx) for the operands of an ID...|ALL command (argv[0] is the command;
+ * an optional leading "--"): ALL means every complete file in all_queues. Returns the
+ * number of failures (fn's returns plus unreadable queues), or -1 after printing
+ * "usage: USAGE" for bad operands. */
+int qcmd_each_id(int argc, char **argv, const char *usage, const char *const *all_queues,
+                 int (*fn)(const char *id, int all, void *ctx), void *ctx);
+/* The ALL part alone: fn for every complete file in queues; returns the failures. */
+int qcmd_each_ready(const char *const *queues, int (*fn)(const char *id, int all, void *ctx),
+                    void *ctx);
+
 /* Remove the per-message logs defer/ID and bounce/ID (missing is fine). */
 void qcmd_remove_logs(const char *id);
 /* Set the mtime (and atime) of QDIR/QUEUE/ID to now. 0 or -1 (errno). */

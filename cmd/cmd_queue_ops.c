@@ -27,24 +27,6 @@ static const char *const every_queue[] = { "incoming", "active", "deferred", "ho
 static const char *const deferred_queue[] = { "deferred", NULL };
 static const char *const hold_queue[] = { "hold", NULL };
 
-/* Call fn(id, ctx) for every complete file in the queues (ALL); errors on a directory
- * count as failures. Returns the number of failures. */
-static int for_all(const char *const *queues, int (*fn)(const char *, int, void *), void *ctx)
-{
-    int failed = 0;
-    for (int q = 0; queues[q]; q++) {
-        char **ids = qcmd_ready_ids(queues[q]);
-        if (ids == NULL) {
-            failed++;
-            continue;
-        }
-        for (int i = 0; ids[i]; i++)
-            failed += fn(ids[i], 1, ctx);
-        strv_free(ids);
-    }
-    return failed;
-}
-
 /* ---- delete ---- */
 
 /* Remove one message from the queues it may be in. all = 1: not finding it is fine (it
@@ -99,7 +81,7 @@ int qcmd_delete(int argc, char **argv)
         return CMD_ERROR;
     }
     if (all)
-        failed = for_all(queues, delete_one, (void *)queues);
+        failed = qcmd_each_ready(queues, delete_one, (void *)queues);
     else
         for (int i = 0; i < nops; i++)
             failed += delete_one(ops[i], 0, (void *)queues);
@@ -114,38 +96,10 @@ static int hold_one(const char *id, int all, void *ctx)
     struct qcmd_loc loc;
     (void)ctx;
 
-    for (int tries = 0; tries < QCMD_LOCATE_TRIES; tries++) {
-        int rc = all ? qcmd_locate(id, (const char *const[]){ "incoming", "deferred", "hold",
-                                                              NULL }, &loc)
-                     : qcmd_locate_idle(id, &loc);
-        if (rc == -2) {
-            cmd_error("%s: still being delivered (active queue) after %d s; not held", id,
-                      QCMD_ACTIVE_WAIT_MS / 1000);
-            return 1;
-        }
-        if (rc < 0)
-            return 1;
-        if (rc == 0)
-            break;
-        if (strcmp(loc.queue, "hold") == 0)
-            return 0;                            /* already on hold */
-        if (!loc.ready) {
-            cmd_error("%s: the queue file is still being written; not held", id);
-            return 1;
-        }
-        if (queue_move(qcmd_qdir, loc.queue, "hold", id) == 0) {
-            msg_info("%s: placed on hold (by postern queue hold)", id);
-            return 0;
-        }
-        if (errno != ENOENT) {
-            cmd_error("%s: cannot move %s/%s to hold/: %s", id, loc.queue, id, strerror(errno));
-            return 1;
-        }
-    }
-    if (all)
-        return 0;
-    cmd_error("%s: no such message in the queue", id);
-    return 1;
+    int rc = qcmd_claim_hold(id, all, "held", &loc);
+    if (rc == 1 && strcmp(loc.queue, "hold") != 0)
+        msg_info("%s: placed on hold (by postern queue hold)", id);
+    return rc < 0 || (rc == 0 && !all);
 }
 
 /* ---- release ---- */
@@ -182,35 +136,17 @@ static int release_one(const char *id, int all, void *ctx)
     return 0;
 }
 
-static int id_command(int argc, char **argv, const char *usage,
-                      const char *const *all_queues, int (*fn)(const char *, int, void *),
-                      void *ctx)
-{
-    int all, failed = 0;
-    int skip = argc > 1 && strcmp(argv[1], "--") == 0;
-
-    if (qcmd_parse_ids(argc - 1 - skip, argv + 1 + skip, &all) != 0) {
-        cmd_error("usage: %s", usage);
-        return -1;
-    }
-    if (all)
-        return for_all(all_queues, fn, ctx);
-    for (int i = 1 + skip; i < argc; i++)
-        failed += fn(argv[i], 0, ctx);
-    return failed;
-}
-
 int qcmd_hold(int argc, char **argv)
 {
     static const char *const holdable[] = { "incoming", "deferred", NULL };
-    int failed = id_command(argc, argv, "postern queue hold ID...|ALL", holdable, hold_one, NULL);
+    int failed = qcmd_each_id(argc, argv, "postern queue hold ID...|ALL", holdable, hold_one, NULL);
     return failed < 0 ? CMD_ERROR : failed ? CMD_FAIL : CMD_OK;
 }
 
 int qcmd_release(int argc, char **argv)
 {
     int released = 0;
-    int failed = id_command(argc, argv, "postern queue release ID...|ALL", hold_queue,
+    int failed = qcmd_each_id(argc, argv, "postern queue release ID...|ALL", hold_queue,
                             release_one, &released);
     if (released)
         ipc_flush_qmgr();                /* released files are due now: scan deferred/ */

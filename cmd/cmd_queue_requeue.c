@@ -29,7 +29,7 @@
 /* Attributes cleanup accepts from a submitter (docs/PROTOCOLS.md section 1). */
 static const char *const passed_attrs[] = {
     "client_name", "client_addr", "client_port", "helo_name", "protocol", "sasl_username",
-    "tls_info", "log_ident", "uid", NULL
+    "tls_info", "log_ident", "uid", "full_name", NULL
 };
 
 static int passed_attr(const char *name)
@@ -120,39 +120,11 @@ static int requeue_one(const char *id, int all, void *ctx)
 {
     struct qcmd_loc loc;
     char newid[QUEUE_ID_MAX] = "";
-    int claimed = 0;
     (void)ctx;
 
-    for (int tries = 0; tries < QCMD_LOCATE_TRIES && !claimed; tries++) {
-        int rc = all ? qcmd_locate(id, (const char *const[]){ "incoming", "deferred", "hold",
-                                                              NULL }, &loc)
-                     : qcmd_locate_idle(id, &loc);
-        if (rc == -2) {
-            cmd_error("%s: still being delivered (active queue) after %d s; not requeued", id,
-                      QCMD_ACTIVE_WAIT_MS / 1000);
-            return 1;
-        }
-        if (rc < 0)
-            return 1;
-        if (rc == 0)
-            break;
-        if (!loc.ready) {
-            cmd_error("%s: the queue file is still being written; not requeued", id);
-            return 1;
-        }
-        if (strcmp(loc.queue, "hold") == 0 || queue_move(qcmd_qdir, loc.queue, "hold", id) == 0)
-            claimed = 1;
-        else if (errno != ENOENT) {
-            cmd_error("%s: cannot move %s/%s to hold/: %s", id, loc.queue, id, strerror(errno));
-            return 1;
-        }
-    }
-    if (!claimed) {
-        if (all)
-            return 0;
-        cmd_error("%s: no such message in the queue", id);
-        return 1;
-    }
+    int rc = qcmd_claim_hold(id, all, "requeued", &loc);
+    if (rc <= 0)
+        return rc < 0 || !all;
     if (resubmit(id, newid) != 0) {
         if (strcmp(loc.queue, "hold") != 0 && queue_move(qcmd_qdir, "hold", loc.queue, id) < 0)
             cmd_error("%s: cannot move it back to %s/ (it stays on hold): %s", id, loc.queue,
@@ -174,27 +146,7 @@ static int requeue_one(const char *id, int all, void *ctx)
 int qcmd_requeue(int argc, char **argv)
 {
     static const char *const requeueable[] = { "incoming", "deferred", "hold", NULL };
-    int all, failed = 0;
-    int skip = argc > 1 && strcmp(argv[1], "--") == 0;
-
-    if (qcmd_parse_ids(argc - 1 - skip, argv + 1 + skip, &all) != 0) {
-        cmd_error("usage: postern queue requeue ID...|ALL");
-        return CMD_ERROR;
-    }
-    if (all) {
-        for (int q = 0; requeueable[q]; q++) {
-            char **ids = qcmd_ready_ids(requeueable[q]);
-            if (ids == NULL) {
-                failed++;
-                continue;
-            }
-            for (int i = 0; ids[i]; i++)
-                failed += requeue_one(ids[i], 1, NULL);
-            strv_free(ids);
-        }
-    } else {
-        for (int i = 1 + skip; i < argc; i++)
-            failed += requeue_one(argv[i], 0, NULL);
-    }
-    return failed ? CMD_FAIL : CMD_OK;
+    int failed = qcmd_each_id(argc, argv, "postern queue requeue ID...|ALL", requeueable,
+                              requeue_one, NULL);
+    return failed < 0 ? CMD_ERROR : failed ? CMD_FAIL : CMD_OK;
 }

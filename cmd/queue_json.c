@@ -110,9 +110,7 @@ static void json_problem(const char *queue, const char *id, const char *why, voi
 {
     struct json_ctx *c = vctx;
 
-    fprintf(c->err, "%s: %s/%s: cannot list: ", c->prog, queue, id);
-    queue_put_safe(c->err, why);
-    fputc('\n', c->err);
+    queue_list_report_problem(c->err, c->prog, queue, id, why);
 }
 
 int queue_list_print_json(FILE *fp, FILE *err, const char *qdir, const char *prog)

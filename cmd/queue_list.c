@@ -191,13 +191,19 @@ static int print_entry(const struct queue_entry *e, void *vctx)
     return 0;
 }
 
+void queue_list_report_problem(FILE *err, const char *prog, const char *queue, const char *id,
+                               const char *why)
+{
+    fprintf(err, "%s: %s/%s: cannot list: ", prog, queue, id);
+    queue_put_safe(err, why);
+    fputc('\n', err);
+}
+
 static void print_problem(const char *queue, const char *id, const char *why, void *vctx)
 {
     struct print_ctx *c = vctx;
 
-    fprintf(c->err, "%s: %s/%s: cannot list: ", c->prog, queue, id);
-    queue_put_safe(c->err, why);
-    fputc('\n', c->err);
+    queue_list_report_problem(c->err, c->prog, queue, id, why);
 }
 
 int queue_list_print_as(FILE *fp, FILE *err, const char *qdir, const char *prog)

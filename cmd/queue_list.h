@@ -41,6 +41,11 @@ extern const char *const queue_list_queues[];
  * failure. At most QUEUE_LIST_MAX_FILES names. */
 char **queue_list_ids(const char *qdir, const char *queue, size_t *count);
 
+/* The error line for a file that cannot be listed: "PROG: QUEUE/ID: cannot list: WHY",
+ * with why made safe for a terminal. For the printers' queue_list_err_fn callbacks. */
+void queue_list_report_problem(FILE *err, const char *prog, const char *queue, const char *id,
+                               const char *why);
+
 /* Walk incoming, active, deferred and hold under qdir. Returns the number of entries
  * passed to fn, or -1 if a queue directory cannot be read (errno set; *failed_queue
  * names it). */

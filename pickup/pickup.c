@@ -102,6 +102,8 @@ static void pickup_service(int fd)
     snprintf(uidbuf, sizeof(uidbuf), "%ld", (long)rq.uid);
     submit_attr(s, "protocol", "LOCAL");
     submit_attr(s, "uid", uidbuf);
+    if (rq.full_name)                     /* sendmail -F: cleanup's added From: */
+        submit_attr(s, "full_name", rq.full_name);
     submit_sender(s, rq.sender);
     for (int i = 0; i < rq.rcpt_count; i++)
         submit_rcpt(s, rq.rcpts[i], rq.orcpts[i]);

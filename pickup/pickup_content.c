@@ -6,13 +6,13 @@
 #include <stdio.h>
 
 #include "config.h"
+#include "envelope_check.h"
 #include "pickup.h"
 #include "record.h"
 
 int pickup_relay_content(bio *client, submit *s, long *size, str *why)
 {
     long limit = config_size("message_size_limit");
-    const char *err = NULL;
     int type, rc = PICKUP_PROTO, last = REC_MESG;
     str data;
 
@@ -20,14 +20,9 @@ int pickup_relay_content(bio *client, submit *s, long *size, str *why)
     str_init(&data);
     /* Bounded by message_size_limit for N records; L records carry >= 1 byte each. */
     for (;;) {
-        int r = rec_get(client, &type, &data, PICKUP_MAX_LINE_REC, &err);
-        if (r == -1) {
-            str_printf(why, "reading content: %s", bio_strerror(client));
-            rc = PICKUP_LOST;
-            goto out;
-        }
-        if (r < 0) {
-            str_printf(why, "bad content record: %s", err ? err : "malformed");
+        int r = envelope_rec_get(client, &type, &data, PICKUP_MAX_LINE_REC, "content", why);
+        if (r != ENVELOPE_OK) {
+            rc = r == ENVELOPE_LOST ? PICKUP_LOST : PICKUP_PROTO;
             goto out;
         }
         if (type == REC_NORM || type == REC_CONT) {
@@ -60,6 +55,7 @@ int pickup_relay_content(bio *client, submit *s, long *size, str *why)
         }
         break;
     }
+    const char *err = NULL;
     int r = rec_get(client, &type, &data, PICKUP_MAX_ENV_REC, &err);
     if (r == -1) {
         str_printf(why, "reading end record: %s", bio_strerror(client));

@@ -2,10 +2,11 @@
 
 Covers: `sendmail -t -i` (recipients from To/Cc/Bcc, Bcc removed, duplicates merged),
 `sendmail user < file` (unqualified recipient gets @$myorigin; a lone "." ends input
-without -i), -f sets the envelope sender (Return-Path), dot lines kept with -i, submission
-from an unprivileged account (runuser to nobody when the tests run as root), the uid in
-Received, and the pickup socket treating a raw client as hostile (a forged client_addr
-attribute, garbage records and a missing E are rejected and nothing is delivered).
+without -i), -f sets the envelope sender (Return-Path), -F the name in an added From:
+header, dot lines kept with -i, submission from an unprivileged account (runuser to
+nobody when the tests run as root), the uid in Received, and the pickup socket treating
+a raw client as hostile (a forged client_addr attribute, garbage records and a missing E
+are rejected and nothing is delivered).
 Also mailq/-bp, newaliases/-bi and the usage exit codes."""
 import os
 import pwd
@@ -116,10 +117,28 @@ def test_sender_option_sets_return_path(instance):
     assert p.returncode == 0, p.stderr
     blocks, rest = split_delivered(delivered_one(instance)[0])
     assert blocks[0] == b"Return-Path: <bounces@sender.test>", blocks[0]
+    assert b"\nFrom: Full Name <bounces@sender.test>\n" in rest, rest    # -F: added From:
     p = sendmail(instance, ["-f", "<>", DEMO], b"Subject: null sender\n\nx\n")
     assert p.returncode == 0, p.stderr
     second = [d for d in delivered_one(instance, 2) if b"null sender" in d]
     assert second and second[0].startswith(b"Return-Path: <>\n"), second
+
+
+def test_full_name_quoted_and_existing_from_kept(instance):
+    """-F text that is not plain words is quoted in the added From:; a From: that the
+    message has already is left alone."""
+    start_with_pickup(instance)
+    p = sendmail(instance, ["-f", "joe@sender.test", "-F", 'Doe, "Joe" \\x', DEMO],
+                 b"Subject: quoted\n\nx\n")
+    assert p.returncode == 0, p.stderr
+    rest = split_delivered(delivered_one(instance)[0])[1]
+    assert b'\nFrom: "Doe, \\"Joe\\" \\\\x" <joe@sender.test>\n' in rest, rest
+    p = sendmail(instance, ["-f", "joe@sender.test", "-F", "Ignored Name", DEMO],
+                 b"From: Own <own@sender.test>\nSubject: own from\n\nx\n")
+    assert p.returncode == 0, p.stderr
+    second = [d for d in delivered_one(instance, 2) if b"own from" in d]
+    assert second and b"Ignored Name" not in second[0], second
+    assert split_delivered(second[0])[1].startswith(b"From: Own <own@sender.test>\n")
 
 
 def test_dot_lines_kept_with_i(instance):
