@@ -20,7 +20,8 @@
  * reason=TEXT, and the connection is closed.
  *
  *   anvil.c          main(), the event loop, connections and request dispatch
- *   anvil_table.c    the per-address counters
+ *   anvil_table.c    the per-address counters (a bounded hash table)
+ *   check_anvil_table.c  unit test of anvil_table.c (many keys, eviction)
  *   anvil_banfile.c  the ban list and its state file (also linked into cmd/postern) */
 #ifndef POSTERN_ANVIL_H
 #define POSTERN_ANVIL_H
@@ -36,7 +37,10 @@ int anvil_user_ok(const char *s);
 
 /* anvil_table.c */
 struct anvil_counts { int count, rate; };
+/* Set the windows and start with an empty table (call once per process). */
 void anvil_table_init(long rate_window, long ban_window);
+/* Tests only: use this clock (epoch seconds) instead of time(NULL); 0 = the real one. */
+void anvil_table_set_time(long long now);
 void anvil_table_connect(const char *addr, struct anvil_counts *out);
 void anvil_table_disconnect(const char *addr);
 int anvil_table_message(const char *addr);     /* rate including this one */

@@ -8,7 +8,7 @@ recipients (550 "recipient" rejections) and a relay attempt from outside $mynetw
 queue gauges must match what the test did (cross-checked with the maillog), and every
 scrape must pass two parsers: a strict one here (HELP/TYPE before samples, grouped
 families, no duplicate series, well-formed labels and values, cumulative histogram with
-+Inf == _count) and python3-prometheus-client's text parser. Also: the HTTP front end
++Inf == _count) and python3-prometheus-client's text parser. Outcomes qmgr decides itself (error: routes, expiry) are counted too. Also: the HTTP front end
 (404, 405, oversized and idle requests do not hurt the master) and `postern metrics`.
 Every wait is bounded.
 """
@@ -232,6 +232,45 @@ def test_metrics_match_mail_stream(metrics_instance):
     for key, v in final.items():
         if key[0].endswith("_total") and key[0] != "postern_smtp_sessions_total":
             assert direct[key] == v, key
+
+
+def test_metrics_count_qmgr_outcomes(instance):
+    """Outcomes that qmgr decides and logs itself (qmgr/qmgr_log.c) are counted like the
+    agents' ones: an error: route bounces, a deferred message that expires bounces; the
+    two notifications to the demo mailbox are delivered. Counters == maillog lines."""
+    mport, dead = free_port(), free_port()
+    path = os.path.join(instance.conf, "transport")
+    with open(path, "w") as fh:
+        fh.write("gone.test error:5.1.1 this domain is gone\n"
+                 "%s smtp:[127.0.0.1]:%d\n" % (SLOW, dead))
+    instance.run("map", "build", "hash:" + path)
+    instance.set(metrics_listen="127.0.0.1:%d" % mport, transport_maps="hash:" + path,
+                 maximal_queue_lifetime="1s", minimal_backoff_time="1s",
+                 maximal_backoff_time="2s", queue_run_delay="1s", smtp_connect_timeout="5s")
+    instance.start()
+    for rcpt in ("a@gone.test", "b@" + SLOW):            # from DEMO: notifications stay local
+        s = instance.smtp()
+        assert s.sendmail(DEMO, [rcpt], "Subject: qmgr outcome\r\n\r\nbody\r\n") == {}
+        s.quit()
+    assert wait_until(lambda: instance.log_lines(r"to=<a@gone\.test>.*status=bounced"), 20), \
+        instance.log_tail()
+    assert wait_until(lambda: instance.log_lines(r"to=<b@%s>.*status=expired" % SLOW), 30), \
+        instance.log_tail()
+    wait_for_maildir(instance.maildir, 2)                 # the two notifications
+    assert instance.wait_queue_empty(20), instance.queue_files()
+
+    def settled():
+        s = scrape(mport)
+        return s if value(s, "postern_messages_bounced_total") == 2 and \
+            value(s, "postern_messages_delivered_total") == 2 else None
+    final = wait_until(settled, 10)
+    assert final, scrape(mport)
+    assert len(instance.log_lines(r"status=(bounced|expired)")) == 2
+    assert len(instance.log_lines(r"status=sent")) == 2
+    deferred = instance.log_lines(r"status=deferred")
+    assert deferred, instance.log_tail()
+    assert value(final, "postern_messages_deferred_total") == len(deferred)
+    assert value(final, "postern_delivery_delay_seconds_count") == 2
 
 
 def test_metrics_http_front_end(metrics_instance):
