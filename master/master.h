@@ -110,6 +110,9 @@ struct child *spawn_find(pid_t pid);
 
 /* master_metrics.c: counter file, process counts, the $metrics_listen endpoint. 0 or -1 (*err) */
 int master_metrics_init(char **err);
+/* After a reload: follow a changed $metrics_listen (the new endpoint is opened before the
+ * old one is closed; on failure the old one stays, logged). */
+void master_metrics_reload(void);
 
 /* master_status.c */
 void status_watch(struct service *svc);          /* register the read end with events */

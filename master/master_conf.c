@@ -179,4 +179,5 @@ void master_reload(void)
     }
     mastercf_free(&mcf);
     spawn_adjust_all();
+    master_metrics_reload();
 }

@@ -39,6 +39,7 @@ struct metrics_conn {
 
 static struct metrics_conn *conns[METRICS_MAX_CONNS];
 static int listen_fd = -1;
+static char *listen_spec;                   /* the $metrics_listen in use ("" = none) */
 
 static void publish_processes(void *ctx)
 {
@@ -263,6 +264,35 @@ int master_metrics_init(char **err)
         event_add_read(listen_fd, on_accept, NULL);
         msg_info("metrics: serving http://%s/metrics", spec);
     }
+    listen_spec = xstrdup(spec);
     publish_processes(NULL);
     return 0;
+}
+
+void master_metrics_reload(void)
+{
+    const char *spec = config_str("metrics_listen");
+    char *err = NULL;
+    int fd = -1;
+
+    if (!listen_spec || strcmp(spec, listen_spec) == 0)
+        return;
+    if (spec[0] && (fd = open_listener(spec, &err)) < 0) {   /* new one first */
+        msg_error("reload: %s; keeping the current metrics endpoint", err);
+        free(err);
+        return;
+    }
+    if (listen_fd >= 0) {                   /* open scrapes finish on their own timers */
+        event_del_read(listen_fd);
+        close(listen_fd);
+    }
+    listen_fd = fd;
+    if (fd >= 0) {
+        event_add_read(fd, on_accept, NULL);
+        msg_info("metrics: serving http://%s/metrics", spec);
+    } else {
+        msg_info("metrics: endpoint closed (metrics_listen is empty)");
+    }
+    free(listen_spec);
+    listen_spec = xstrdup(spec);
 }

@@ -369,3 +369,29 @@ def test_metrics_tls_and_auth(instance, certs):
     failures = len(instance.log_lines(r"SASL \w+ authentication failed"))
     assert 1 <= failures <= 2
     assert value(m, "postern_smtp_auth_total", result="failure") == failures
+
+
+def test_metrics_listen_follows_reload(instance):
+    """reload moves the endpoint (new one first); an endpoint that cannot be opened (port
+    taken) keeps the old one, logged; an empty value closes it."""
+    a, b = free_port(), free_port()
+    instance.set(metrics_listen="127.0.0.1:%d" % a)
+    instance.start()
+    assert wait_until(lambda: _try_scrape(a), 15)
+    instance.set(metrics_listen="127.0.0.1:%d" % b)
+    instance.reload()
+    assert wait_until(lambda: _try_scrape(b), 15), instance.log_tail()
+    assert wait_until(lambda: not _try_scrape(a), 15), "old endpoint still answers"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        instance.set(metrics_listen="127.0.0.1:%d" % taken.getsockname()[1])
+        instance.allowed_log_patterns.append("keeping the current metrics endpoint")
+        instance.reload()
+        assert wait_until(lambda: instance.log_lines(
+            r"reload: metrics_listen = .*keeping the current metrics endpoint"), 15), \
+            instance.log_tail()
+        assert _try_scrape(b)
+    instance.set(metrics_listen="")
+    instance.reload()
+    assert wait_until(lambda: not _try_scrape(b), 15), "endpoint not closed"
