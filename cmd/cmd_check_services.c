@@ -46,44 +46,6 @@ static const char *type_name(enum svc_type t)
     return "?";
 }
 
-/* "HOST:PORT" etc. into host (malloc'd, NULL = none) and port text; -1 on bad syntax. */
-static int split_service(const char *name, char **host, char **port)
-{
-    *host = *port = NULL;
-    const char *colon;
-    if (name[0] == '[') {
-        const char *close = strchr(name, ']');
-        if (!close || close[1] != ':' || close == name + 1 || !close[2])
-            return -1;
-        *host = xstrndup(name + 1, (size_t)(close - name - 1));
-        *port = xstrdup(close + 2);
-        return 0;
-    }
-    colon = strrchr(name, ':');
-    if (!colon) {
-        *port = xstrdup(name);
-        return 0;
-    }
-    if (strchr(name, ':') != colon || !colon[1])
-        return -1;
-    *host = xstrndup(name, (size_t)(colon - name));
-    *port = xstrdup(colon + 1);
-    if (**host == 0 || strcmp(*host, "*") == 0) {
-        free(*host);
-        *host = NULL;
-    }
-    return 0;
-}
-
-static int resolve_port(const char *port)
-{
-    long n;
-    if (parse_long(port, &n) == 0)
-        return n >= 1 && n <= 65535 ? (int)n : -1;
-    struct servent *se = getservbyname(port, "tcp");
-    return se ? ntohs((unsigned short)se->s_port) : -1;
-}
-
 static void add_binding(struct bindings *b, const struct mastercf_entry *e, const char *addr,
                         int family, int port)
 {
@@ -137,13 +99,13 @@ static int add_host(struct bindings *b, const struct mastercf_entry *e, const ch
 static void inet_bindings(struct check_ctx *c, struct bindings *b, const struct mastercf_entry *e,
                           const char *path)
 {
-    char *host, *portname;
-    if (split_service(e->service, &host, &portname) != 0) {
-        check_problem(c, path, e->line, "service %s: bad address (expected PORT, HOST:PORT or "
-                      "[ADDR]:PORT)", e->service);
+    char *host, *portname, *err = NULL;
+    if (mastercf_split_inet(e->service, &host, &portname, &err) != 0) {
+        check_problem(c, path, e->line, "service %s: %s", e->service, err);
+        free(err);
         return;
     }
-    int port = resolve_port(portname);
+    int port = mastercf_port(portname);
     int want_v4 = 1, want_v6 = 1;
     char **protos = config_list("inet_protocols");
     if (protos[0] && strcmp(protos[0], "all") != 0) {

@@ -9,6 +9,8 @@
 #include "mem.h"
 #include "str.h"
 #include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -254,4 +256,48 @@ int mastercf_load(const char *path, struct mastercf *out, char **err)
         rc = parse_buffer(data.data, data.len, path, out, err);
     str_free(&data);
     return rc;
+}
+
+int mastercf_split_inet(const char *name, char **host, char **port, char **err)
+{
+    *host = *port = NULL;
+    const char *colon;
+    if (name[0] == '[') {
+        const char *close = strchr(name, ']');
+        if (!close || close[1] != ':' || close == name + 1) {
+            *err = xasprintf("bad service address \"%s\" (expected [ADDR]:PORT)", name);
+            return -1;
+        }
+        *host = xstrndup(name + 1, (size_t)(close - name - 1));
+        *port = xstrdup(close + 2);
+    } else if ((colon = strrchr(name, ':')) != NULL) {
+        if (strchr(name, ':') != colon) {
+            *err = xasprintf("bad service address \"%s\" (write IPv6 addresses as [ADDR]:PORT)", name);
+            return -1;
+        }
+        *host = xstrndup(name, (size_t)(colon - name));
+        *port = xstrdup(colon + 1);
+        if (**host == 0 || strcmp(*host, "*") == 0) {
+            free(*host);
+            *host = NULL;
+        }
+    } else {
+        *port = xstrdup(name);
+    }
+    if (**port == 0) {
+        *err = xasprintf("missing port in service \"%s\"", name);
+        free(*host);
+        free(*port);
+        return -1;
+    }
+    return 0;
+}
+
+int mastercf_port(const char *port)
+{
+    long n;
+    if (parse_long(port, &n) == 0)
+        return n >= 1 && n <= 65535 ? (int)n : -1;
+    struct servent *se = getservbyname(port, "tcp");
+    return se ? ntohs((unsigned short)se->s_port) : -1;
 }

@@ -37,4 +37,11 @@ int mastercf_load(const char *path, struct mastercf *out, char **err);
 int mastercf_parse_string(const char *text, const char *name, struct mastercf *out, char **err);
 void mastercf_free(struct mastercf *m);
 
+/* An inet service name ("PORT", "HOST:PORT", "*:PORT", "[ADDR]:PORT") split into host
+ * (malloc'd; NULL = any, i.e. $inet_interfaces) and port text (malloc'd). 0, or -1 with
+ * *err (malloc'd) on bad syntax. Shared by master (listening) and `postern check`. */
+int mastercf_split_inet(const char *name, char **host, char **port, char **err);
+/* Port number of PORT (decimal or /etc/services name), or -1. */
+int mastercf_port(const char *port);
+
 #endif

@@ -104,52 +104,6 @@ fail:;
     return -1;
 }
 
-/* Split an inet service name into host (NULL = $inet_interfaces) and port. */
-static int split_service(const char *name, char **host, char **port, char **err)
-{
-    *host = *port = NULL;
-    const char *colon;
-    if (name[0] == '[') {
-        const char *close = strchr(name, ']');
-        if (!close || close[1] != ':' || close == name + 1) {
-            *err = xasprintf("bad service address \"%s\" (expected [ADDR]:PORT)", name);
-            return -1;
-        }
-        *host = xstrndup(name + 1, (size_t)(close - name - 1));
-        *port = xstrdup(close + 2);
-    } else if ((colon = strrchr(name, ':')) != NULL) {
-        if (strchr(name, ':') != colon) {
-            *err = xasprintf("bad service address \"%s\" (write IPv6 addresses as [ADDR]:PORT)", name);
-            return -1;
-        }
-        *host = xstrndup(name, (size_t)(colon - name));
-        *port = xstrdup(colon + 1);
-        if (**host == 0 || strcmp(*host, "*") == 0) {
-            free(*host);
-            *host = NULL;
-        }
-    } else {
-        *port = xstrdup(name);
-    }
-    if (**port == 0) {
-        *err = xasprintf("missing port in service \"%s\"", name);
-        free(*host);
-        free(*port);
-        return -1;
-    }
-    return 0;
-}
-
-/* Port number of PORT (decimal or /etc/services name), or -1. */
-static int resolve_port(const char *port)
-{
-    long n;
-    if (parse_long(port, &n) == 0)
-        return n >= 1 && n <= 65535 ? (int)n : -1;
-    struct servent *se = getservbyname(port, "tcp");
-    return se ? ntohs((unsigned short)se->s_port) : -1;
-}
-
 struct family_filter { int v4, v6; };
 
 static int protocols_filter(struct family_filter *ff, char **err)
@@ -272,9 +226,9 @@ int listen_inet(struct service *svc, int bind_wait_ms, char **err)
     struct family_filter ff;
     if (protocols_filter(&ff, err) != 0)
         return -1;
-    if (split_service(svc->name, &host, &portname, err) != 0)
+    if (mastercf_split_inet(svc->name, &host, &portname, err) != 0)
         return -1;
-    int port = resolve_port(portname);
+    int port = mastercf_port(portname);
     int rc = 0;
     if (port < 0) {
         *err = xasprintf("unknown port \"%s\" (not a number 1..65535 nor a name in /etc/services)",
