@@ -114,79 +114,92 @@ class FakeAgent:
         return None
 
     def serve(self, conn):
-        with self.lock:
-            self.active += 1
-            self.peak = max(self.peak, self.active)
-        counted = True
+        """One agent connection: the greeting, then requests one after the other until
+        qmgr closes it (docs/PROTOCOLS.md section 3: qmgr may send a destination's next
+        request over the same connection)."""
         try:
             conn.settimeout(30)
             f = conn.makefile("rb")
-            first = None
-            buf = []
             conn.sendall(attr_encode([("protocol", self.protocol)]))
-            while True:
-                line = f.readline()
-                if not line:
-                    return
-                if line == b"\n":
-                    break
-                buf.append(line.rstrip(b"\n"))
-            req = {}
-            for l in buf:
-                n, _, v = l.partition(b"=")
-                req[n.decode()] = attr_decode_value(v)
-            with self.lock:
-                self.requests.append(req)
-            n = int(req["rcpt_count"])
-            reply = [("rcpt_count", n)]
-            for i in range(n):
-                addr = req["rcpt_%d" % i]
-                err = self.check_offset(req["queue_id"], addr, int(req["rcpt_%d_offset" % i]))
-                if err:
-                    self.errors.append(err)
-                local = addr.split("@")[0]
-                first = first or local
-                if local.startswith("defer"):
-                    reply += [("rcpt_%d_status" % i, "deferred"), ("rcpt_%d_dsn" % i, "4.2.0"),
-                              ("rcpt_%d_reason" % i, "fake agent says later")]
-                elif local.startswith("bounce"):
-                    reply += [("rcpt_%d_status" % i, "bounced"), ("rcpt_%d_dsn" % i, "5.1.1"),
-                              ("rcpt_%d_reason" % i, "fake agent says no such user")]
-                else:
-                    reply += [("rcpt_%d_status" % i, "sent"), ("rcpt_%d_dsn" % i, "2.0.0"),
-                              ("rcpt_%d_reason" % i, "delivered to fake mailbox")]
-            if first.startswith("crash"):
-                return
-            if first.startswith("hang"):
-                time.sleep(60)
-                return
-            m = re.match(r"slow(\d+)", first)
-            if m:
-                time.sleep(int(m.group(1)) / 1000.0)
-            if first.startswith("garbage"):
-                reply[0] = ("rcpt_count", n + 1)
-            bad = BAD_REPLIES.get(first)
-            if bad:
-                try:
-                    conn.sendall(bad(reply))
-                except OSError:
-                    pass                    # qmgr hung up on the bad reply: fine
-                return
-            # stop counting before the reply: qmgr may connect again at once
-            with self.lock:
-                self.active -= 1
-                counted = False
-            try:
-                conn.sendall(attr_encode(reply))
-            except (BrokenPipeError, ConnectionResetError):
-                pass                        # qmgr went away meanwhile (tests kill it)
+            while self.serve_one(conn, f):
+                pass
+        except (ConnectionResetError, BrokenPipeError):
+            pass                            # qmgr went away meanwhile (tests kill it)
         except Exception as e:  # noqa: BLE001 - recorded for the test to see
             self.errors.append(repr(e))
         finally:
-            if counted:
+            conn.close()
+
+    def serve_one(self, conn, f):
+        """Read and answer one request; False when the connection is to be closed."""
+        buf = []
+        while True:
+            line = f.readline()
+            if not line:
+                return False
+            if line == b"\n":
+                break
+            buf.append(line.rstrip(b"\n"))
+        with self.lock:
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+        state = {"counted": True}
+        try:
+            return self.answer(conn, buf, state)
+        finally:
+            if state["counted"]:
                 with self.lock:
                     self.active -= 1
-            conn.close()
+
+    def answer(self, conn, buf, state):
+        first = None
+        req = {}
+        for l in buf:
+            n, _, v = l.partition(b"=")
+            req[n.decode()] = attr_decode_value(v)
+        with self.lock:
+            self.requests.append(req)
+        n = int(req["rcpt_count"])
+        reply = [("rcpt_count", n)]
+        for i in range(n):
+            addr = req["rcpt_%d" % i]
+            err = self.check_offset(req["queue_id"], addr, int(req["rcpt_%d_offset" % i]))
+            if err:
+                self.errors.append(err)
+            local = addr.split("@")[0]
+            first = first or local
+            if local.startswith("defer"):
+                reply += [("rcpt_%d_status" % i, "deferred"), ("rcpt_%d_dsn" % i, "4.2.0"),
+                          ("rcpt_%d_reason" % i, "fake agent says later")]
+            elif local.startswith("bounce"):
+                reply += [("rcpt_%d_status" % i, "bounced"), ("rcpt_%d_dsn" % i, "5.1.1"),
+                          ("rcpt_%d_reason" % i, "fake agent says no such user")]
+            else:
+                reply += [("rcpt_%d_status" % i, "sent"), ("rcpt_%d_dsn" % i, "2.0.0"),
+                          ("rcpt_%d_reason" % i, "delivered to fake mailbox")]
+        if first.startswith("crash"):
+            return False
+        if first.startswith("hang"):
+            time.sleep(60)
+            return False
+        m = re.match(r"slow(\d+)", first)
+        if m:
+            time.sleep(int(m.group(1)) / 1000.0)
+        if first.startswith("garbage"):
+            reply[0] = ("rcpt_count", n + 1)
+        bad = BAD_REPLIES.get(first)
+        if bad:
+            try:
+                conn.sendall(bad(reply))
+            except OSError:
+                pass                        # qmgr hung up on the bad reply: fine
+            return False
+        # stop counting before the reply: qmgr may send or connect again at once
+        with self.lock:
+            self.active -= 1
+        state["counted"] = False
+        conn.sendall(attr_encode(reply))
+        return True
 
 
 class FakeBounce:
