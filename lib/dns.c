@@ -809,21 +809,31 @@ static int forward_confirms(const char *name, const char *addr, int family,
     return rc == DNS_OK || rc == DNS_TEMPFAIL ? rc : DNS_NOTFOUND;
 }
 
-int dns_lookup_client_name(const char *addr, char *name, size_t namelen, str *why)
+/* The work of dns_lookup_client_names(); returns the name status. `reverse` (reverselen
+ * bytes, both 0/NULL when the caller does not want it) gets the first usable PTR name and
+ * *reverse_status its status. */
+static int client_names(const char *addr, char *name, size_t namelen, char *reverse,
+                        size_t reverselen, int *reverse_status, str *why)
 {
     char rev[80], **ptrs = NULL;
     unsigned char want[16];
     int family, rc, tried = 0, tempfail = 0;
     const str *hosts;
 
+    *reverse_status = DNS_NOTFOUND;
     if (!addr || strlen(addr) >= 64 || parse_numeric(addr, &family, want) < 0
         || dns_reverse_name(addr, rev, sizeof(rev)) < 0) {
         str_printf(why, "not a numeric address: %.64s", addr ? addr : "(null)");
         return DNS_NOTFOUND;
     }
     hosts = hosts_text();
-    if (dns_hosts_find(hosts->data, hosts->len, addr, name, namelen))
+    if (dns_hosts_find(hosts->data, hosts->len, addr, name, namelen)) {
+        if (reverse != NULL && strlen(name) < reverselen) {
+            memcpy(reverse, name, strlen(name) + 1);
+            *reverse_status = DNS_OK;
+        }
         return DNS_OK;
+    }
     if (is_loopback(family, want)) {
         char **servers = config_list("dns_servers");
         int configured = servers[0] != NULL;
@@ -834,14 +844,20 @@ int dns_lookup_client_name(const char *addr, char *name, size_t namelen, str *wh
         }
     }
     rc = dns_lookup_ptr(rev, &ptrs, why);
-    if (rc != DNS_OK)
-        return rc == DNS_TEMPFAIL ? DNS_TEMPFAIL : DNS_NOTFOUND;
+    if (rc != DNS_OK) {
+        *reverse_status = rc == DNS_TEMPFAIL ? DNS_TEMPFAIL : DNS_NOTFOUND;
+        return *reverse_status;
+    }
     rc = DNS_NOTFOUND;
     for (int i = 0; ptrs[i] && tried < DNS_CLIENT_PTR_MAX; i++) {
         unsigned char scratch[16];
         int fam_scratch;
         if (parse_numeric(ptrs[i], &fam_scratch, scratch) == 0 || strlen(ptrs[i]) >= namelen)
             continue;                           /* "1.2.3.4" as a PTR name: never a name */
+        if (reverse != NULL && *reverse_status != DNS_OK && strlen(ptrs[i]) < reverselen) {
+            memcpy(reverse, ptrs[i], strlen(ptrs[i]) + 1);
+            *reverse_status = DNS_OK;           /* the first usable PTR name */
+        }
         tried++;
         int r = forward_confirms(ptrs[i], addr, family, want, why);
         if (r == DNS_OK) {
@@ -856,4 +872,29 @@ int dns_lookup_client_name(const char *addr, char *name, size_t namelen, str *wh
         str_printf(why, "no usable PTR name for %s", addr);
     strv_free(ptrs);
     return rc == DNS_OK ? DNS_OK : tempfail ? DNS_TEMPFAIL : DNS_NOTFOUND;
+}
+
+int dns_lookup_client_name(const char *addr, char *name, size_t namelen, str *why)
+{
+    int reverse_status;
+    return client_names(addr, name, namelen, NULL, 0, &reverse_status, why);
+}
+
+void dns_lookup_client_names(const char *addr, char *name, size_t namelen, int *name_status,
+                             char *reverse, size_t reverselen, int *reverse_status, str *why)
+{
+    if (namelen > 0)
+        name[0] = 0;
+    if (reverselen > 0)
+        reverse[0] = 0;
+    if (namelen == 0 || reverselen == 0) {
+        str_printf(why, "no room for the client name");
+        *name_status = *reverse_status = DNS_NOTFOUND;
+        return;
+    }
+    *name_status = client_names(addr, name, namelen, reverse, reverselen, reverse_status, why);
+    if (*name_status != DNS_OK)
+        name[0] = 0;
+    if (*reverse_status != DNS_OK)
+        reverse[0] = 0;
 }

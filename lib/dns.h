@@ -115,5 +115,13 @@ int dns_hosts_find(const char *text, size_t len, const char *addr, char *name,
  * confirmed); DNS_TEMPFAIL (a lookup failed temporarily and nothing was confirmed);
  * why says what happened when not DNS_OK. */
 int dns_lookup_client_name(const char *addr, char *name, size_t namelen, str *why);
+/* Both names of client address addr, for restrictions that tell unknown clients apart:
+ *  name, *name_status: as dns_lookup_client_name() above (the forward-confirmed name);
+ *  reverse, *reverse_status: the first usable PTR name whether or not it forward-confirms
+ *  (DNS_OK), DNS_NOTFOUND when there is none (no PTR, only numeric PTR names, or a
+ *  loopback address as in step 2), DNS_TEMPFAIL when the PTR lookup failed temporarily.
+ *  A name from DNS_HOSTS_FILE is both. Each buffer is "" unless its status is DNS_OK. */
+void dns_lookup_client_names(const char *addr, char *name, size_t namelen, int *name_status,
+                             char *reverse, size_t reverselen, int *reverse_status, str *why);
 
 #endif

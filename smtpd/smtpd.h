@@ -41,6 +41,7 @@ struct smtpd_config {
     char **sender_restrictions;        /* $smtpd_sender_restrictions */
     char **recipient_restrictions;     /* $smtpd_recipient_restrictions */
     int unknown_address_code;          /* $unknown_address_reject_code */
+    int unknown_client_code;           /* $unknown_client_reject_code */
     char **sender_login_maps;          /* $smtpd_sender_login_maps */
 };
 extern struct smtpd_config smtpd_cfg;
@@ -48,6 +49,11 @@ extern struct smtpd_config smtpd_cfg;
 #define SMTPD_HELO_NONE 0
 #define SMTPD_HELO_HELO 1
 #define SMTPD_HELO_EHLO 2
+
+/* Why a client name is what it is (name_status, reverse_status). */
+#define SMTPD_NAME_OK 0                    /* found (and, for name, forward-confirmed) */
+#define SMTPD_NAME_NOTFOUND 1              /* no name, not confirmed, or lookup disabled */
+#define SMTPD_NAME_TEMPFAIL 2              /* a DNS lookup failed temporarily */
 
 #define SMTPD_NCOUNTERS 16                 /* >= number of command table entries */
 #define SMTPD_QUEUE_ID_MAX 32
@@ -61,6 +67,10 @@ struct smtpd_state {
     char addr[64];                         /* numeric; IPv4-mapped IPv6 shown as IPv4 */
     char port[8];
     char peer[330];                        /* "name[addr]" for logs */
+    int name_status;                       /* SMTPD_NAME_* of name (smtpd_peer.c) */
+    char reverse_name[256];                /* first PTR name, confirmed or not, or "unknown" */
+    int reverse_status;                    /* SMTPD_NAME_* of reverse_name */
+    char names_addr[64];                   /* the address the two statuses were found for */
     int xclient_authorized;                /* real address in $smtpd_authorized_xclient_hosts */
     int helo_kind;                         /* SMTPD_HELO_* */
     str helo_name;
@@ -92,6 +102,10 @@ struct smtpd_state {
 
 /* smtpd_peer.c: fill name/addr/port/peer from getpeername(fd). */
 void smtpd_peer_init(struct smtpd_state *s);
+/* smtpd_peer.c: SMTPD_NAME_* of the client's name (reverse = 0) or of its PTR name
+ * (reverse = 1) as the client is now: once XCLIENT changed the address the statuses found
+ * at connect no longer apply and both follow s->name ("unknown" = not found). */
+int smtpd_peer_name_status(const struct smtpd_state *s, int reverse);
 
 /* smtpd_proto.c: read and execute commands until QUIT, EOF, timeout or too many errors. */
 void smtpd_proto_run(struct smtpd_state *s);

@@ -11,7 +11,8 @@
  * recipient are skipped at MAIL FROM. Restrictions: permit, reject, permit_mynetworks,
  * permit_sasl_authenticated, reject_unauth_destination, defer_unauth_destination,
  * reject_non_fqdn_recipient, reject_non_fqdn_sender, reject_unknown_sender_domain,
- * reject_sender_login_mismatch, and the DNSBL/access ones of smtpd_rbl.c.
+ * reject_sender_login_mismatch, reject_unknown_client_hostname,
+ * reject_unknown_reverse_client_hostname, and the DNSBL/access ones of smtpd_rbl.c.
  * A lookup error or an unknown restriction is a temporary failure so the client retries
  * later. */
 #include <string.h>
@@ -32,6 +33,13 @@ void smtpd_check_init(void)
     smtpd_cfg.relay_restrictions = config_list("smtpd_relay_restrictions");
     smtpd_cfg.recipient_restrictions = config_list("smtpd_recipient_restrictions");
     smtpd_cfg.unknown_address_code = (int)config_int("unknown_address_reject_code");
+    long client_code = config_int("unknown_client_reject_code");
+    if (client_code < 400 || client_code > 599) {
+        msg_warn("unknown_client_reject_code = %ld is not a 4xx or 5xx code; using 450",
+                 client_code);
+        client_code = 450;
+    }
+    smtpd_cfg.unknown_client_code = (int)client_code;
     smtpd_cfg.sender_restrictions = config_list("smtpd_sender_restrictions");
     smtpd_cfg.sender_login_maps = config_list("smtpd_sender_login_maps");
 }
@@ -51,6 +59,21 @@ static enum verdict unknown_restriction(const char *name, str *reply, int *code)
     return REJECT;
 }
 
+/* reject_unknown_client_hostname (reverse = 0): the client must have a forward-confirmed
+ * name; reject_unknown_reverse_client_hostname (reverse = 1): it must have a PTR name.
+ * Not found: $unknown_client_reject_code; a temporary DNS failure: 450. */
+static enum verdict unknown_client(struct smtpd_state *s, int reverse, str *reply, int *code)
+{
+    int status = smtpd_peer_name_status(s, reverse);
+    if (status == SMTPD_NAME_OK)
+        return DUNNO;
+    int c = status == SMTPD_NAME_TEMPFAIL ? 450 : smtpd_cfg.unknown_client_code;
+    str_printf(reply, "%d %s Client host rejected: cannot find your %shostname, [%s]", c,
+               c >= 500 ? "5.7.25" : "4.7.25", reverse ? "reverse " : "", s->addr);
+    *code = c;
+    return REJECT;
+}
+
 /* Restrictions usable in any list; DUNNO when list[*i] is not one of them (*known = 0).
  * Those with an argument (smtpd_rbl.c) consume the next item. */
 static enum verdict generic(struct smtpd_state *s, char **list, size_t *i, str *reply,
@@ -67,6 +90,10 @@ static enum verdict generic(struct smtpd_state *s, char **list, size_t *i, str *
             ? PERMIT : DUNNO;
     if (strcasecmp(name, "permit_sasl_authenticated") == 0)
         return s->sasl_username.len > 0 ? PERMIT : DUNNO;
+    if (strcasecmp(name, "reject_unknown_client_hostname") == 0)
+        return unknown_client(s, 0, reply, code);
+    if (strcasecmp(name, "reject_unknown_reverse_client_hostname") == 0)
+        return unknown_client(s, 1, reply, code);
     if (strcasecmp(name, "permit") == 0)
         return PERMIT;
     if (strcasecmp(name, "reject") == 0) {
