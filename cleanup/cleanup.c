@@ -1,6 +1,7 @@
 /* cleanup.c: the cleanup daemon's entry point and the sequence of one submission
  * (docs/PROTOCOLS.md section 1). Runs under lib/server.h as a single-client server:
- * each connection is one message. Creates the queue file, greets the client with
+ * each connection is one message. Takes an in_flow_delay token (lib/flow.h, waiting at
+ * most $in_flow_delay for one), creates the queue file, greets the client with
  * protocol=cleanup and the queue ID, reads flags, envelope and content
  * (cleanup_envelope.c, cleanup_content.c), then, after the client's E record, commits
  * the file (one fsync) and only then replies status=0, and wakes qmgr. Anything
@@ -18,6 +19,7 @@
 #include "cleanup_auth.h"
 #include "cleanup_checks.h"
 #include "config.h"
+#include "flow.h"
 #include "ipc.h"
 #include "log.h"
 #include "record.h"
@@ -46,6 +48,7 @@ static void cleanup_post_init(void)
     (void)config_size("header_size_limit");
     (void)config_int("hopcount_limit");
     (void)config_bool("always_add_missing_headers");
+    (void)config_time("in_flow_delay");
     cleanup_checks_init();                   /* header_checks, body_checks tables */
     cleanup_auth_init();                     /* mailauth */
     if (atexit(remove_incomplete_at_exit) != 0)
@@ -148,6 +151,21 @@ static void finish(struct cleanup_state *st)
         ipc_wakeup_qmgr();
 }
 
+/* in_flow_delay (lib/flow.h): before a new message, take a token that qmgr put when it
+ * moved an earlier message out of incoming/; when there is none, wait at most
+ * $in_flow_delay for one and then go ahead anyway. */
+static void take_flow_token(void)
+{
+    long delay = config_time("in_flow_delay");
+
+    if (delay <= 0 || !flow_enabled())
+        return;
+    if (delay > FLOW_MAX_WAIT_MS / 1000)
+        delay = FLOW_MAX_WAIT_MS / 1000;
+    if (!flow_get(delay * 1000L))
+        msg_debug("no flow token after %ld s (in_flow_delay): going ahead", delay);
+}
+
 static void cleanup_service(int fd)
 {
     struct cleanup_state st;
@@ -155,6 +173,7 @@ static void cleanup_service(int fd)
     const char *err = NULL;
     int rc, type;
 
+    take_flow_token();
     state_init(&st, fd);
     if (cleanup_out_open(&st) < 0) {
         state_free(&st);

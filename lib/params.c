@@ -64,6 +64,7 @@ const struct param_def param_table[] = {
     { "always_add_missing_headers", PARAM_BOOL, "no", 0 },
     { "header_address_token_limit", PARAM_INT, "10240", 0 },
     { "hopcount_limit", PARAM_INT, "50", 0 },
+    { "in_flow_delay", PARAM_TIME, "1s", 's' },               /* 0 = no intake flow control */
 
     /* qmgr */
     { "queue_run_delay", PARAM_TIME, "300s", 's' },
@@ -108,6 +109,7 @@ const struct param_def param_table[] = {
     { "dns_timeout", PARAM_TIME, "5s", 's' },                 /* per try */
     { "dns_retries", PARAM_INT, "2", 0 },
     { "smtpd_peername_lookup", PARAM_BOOL, "yes", 0 },        /* client name: /etc/hosts, FCrDNS */
+    { "unknown_client_reject_code", PARAM_INT, "450", 0 },    /* reject_unknown_*client_hostname */
 
     /* smtp (the SMTP client delivery agent) */
     { "smtp_tcp_port", PARAM_STR, "25", 0 },                  /* port for MX/A hosts and [host] */

@@ -8,6 +8,7 @@
 #endif
 #include "server.h"
 #include "config.h"
+#include "flow.h"
 #include "log.h"
 #include "mem.h"
 #include "privs.h"
@@ -293,6 +294,7 @@ void server_main(int argc, char **argv, const struct server_ops *ops)
     int n_over = 0, unpriv = 0, verbose = 0, c;
 
     sane_stdio();
+    flow_init();                            /* before anything can open fds 5 and 6 */
     log_open("postern", prog, "-");         /* until main.cf says where */
     if (!ops || (!ops->service == !ops->loop))
         msg_panic("server_main: exactly one of service and loop must be set");

@@ -2,11 +2,11 @@
  *
  * master starts a child as:  COMMAND -c CONFDIR -n SERVICE -t TYPE [-u] [-v] [-o name=value]... [args]
  * with the service's listening socket on fd SERVER_LISTEN_FD and the write end of the
- * status pipe on fd SERVER_STATUS_FD. "-u" means unprivileged: when running as root,
- * drop to $mail_owner after pre_init. The child reports busy/idle by writing a
- * struct server_status to the status pipe (one write, atomic). When the master goes away
- * (status pipe reports POLLERR/POLLHUP) idle children exit at once and busy ones after
- * their current client.
+ * status pipe on fd SERVER_STATUS_FD (and the flow pipe on SERVER_FLOW_*_FD). "-u" means
+ * unprivileged: when running as root, drop to $mail_owner after pre_init. The child
+ * reports busy/idle by writing a struct server_status to the status pipe (one write,
+ * atomic). When the master goes away (status pipe reports POLLERR/POLLHUP) idle children
+ * exit at once and busy ones after their current client.
  *
  * Single-client servers (smtpd, cleanup, local): the skeleton accepts one connection at
  * a time, calls service(fd), closes the fd, and exits after $max_use clients or
@@ -19,6 +19,10 @@
 
 #define SERVER_LISTEN_FD 3
 #define SERVER_STATUS_FD 4
+/* The in_flow_delay token pipe (flow.h): read end and write end. Optional: a daemon
+ * without them simply has no intake flow control. */
+#define SERVER_FLOW_READ_FD 5
+#define SERVER_FLOW_WRITE_FD 6
 
 struct server_status {
     int pid;

@@ -2,9 +2,10 @@
  *
  * Start-up order: load main.cf and master.cf, open the log, create the queue directories,
  * take the pid-file lock (a second master stops here naming the first one's pid), open
- * every listening socket, then (without -f) daemonize: the foreground process writes the
- * daemon's pid into the pid file and exits 0, so a caller that waits for it knows the
- * master is up; every error before that point goes to stderr and exits 1.
+ * every listening socket, create the in_flow_delay token pipe (lib/flow.h), then (without
+ * -f) daemonize: the foreground process writes the daemon's pid into the pid file and
+ * exits 0, so a caller that waits for it knows the master is up; every error before that
+ * point goes to stderr and exits 1.
  * Then the event loop: SIGCHLD reaps children, status pipes say busy/idle, SIGHUP reloads,
  * SIGTERM/SIGINT stop: listeners closed, children sent SIGTERM, stragglers SIGKILLed after
  * a few seconds, pid file removed, exit 0. */
@@ -12,6 +13,7 @@
 #include "master.h"
 #include "config.h"
 #include "events.h"
+#include "flow.h"
 #include "log.h"
 #include "mem.h"
 #include "pidfile.h"
@@ -222,6 +224,10 @@ int main(int argc, char **argv)
     mastercf_free(&mcf);
     if (master_metrics_init(&err) != 0)
         startup_fatal("%s", err);
+    /* in_flow_delay tokens: one per process a service may have; kept across reloads */
+    if (flow_master_init((int)(master_params.default_process_limit > FLOW_MAX_TOKENS
+                               ? FLOW_MAX_TOKENS : master_params.default_process_limit)) != 0)
+        startup_fatal("create the flow control pipe: %s", strerror(errno));
 
     if (!foreground)
         daemonize(pidfd, logdest);

@@ -2,7 +2,8 @@
  *
  * A child is exec'd as  $daemon_directory/COMMAND -c CONFDIR -n SERVICE -t TYPE [-u] [-v]
  * [args from master.cf]  with its pool's listening socket on fd 3, the service's status
- * pipe on fd 4, fds 0-2 inherited and every other fd closed (server.h).
+ * pipe on fd 4, the in_flow_delay token pipe on fds 5 and 6 (flow.h), fds 0-2 inherited
+ * and every other fd closed (server.h).
  *
  * Policy: each pool (listener) keeps at least one idle child while it has fewer than
  * maxproc children; a new child counts as idle until it reports otherwise.
@@ -14,6 +15,7 @@
 #include "master.h"
 #include "daemon_path.h"
 #include "events.h"
+#include "flow.h"
 #include "log.h"
 #include "mem.h"
 #include "str.h"
@@ -77,9 +79,22 @@ static void child_exec(const char *path, char **argv, int listen_fd, int status_
         signal(sigs[i], SIG_DFL);
     int lfd = fcntl(listen_fd, F_DUPFD, 10);
     int sfd = fcntl(status_fd, F_DUPFD, 10);
-    if (lfd < 0 || sfd < 0 || dup2(lfd, SERVER_LISTEN_FD) < 0 || dup2(sfd, SERVER_STATUS_FD) < 0)
+    if (lfd < 0 || sfd < 0)
         _exit(126);
-    close_from(SERVER_STATUS_FD + 1);
+    /* the flow pipe (flow.h) is optional for the child: without it, no in_flow_delay */
+    int flow_rd, flow_wr, frd = -1, fwr = -1;
+    flow_master_fds(&flow_rd, &flow_wr);
+    if (flow_rd >= 0 && flow_wr >= 0) {
+        frd = fcntl(flow_rd, F_DUPFD, 10);
+        fwr = fcntl(flow_wr, F_DUPFD, 10);
+    }
+    if (dup2(lfd, SERVER_LISTEN_FD) < 0 || dup2(sfd, SERVER_STATUS_FD) < 0)
+        _exit(126);
+    if (frd >= 0 && fwr >= 0 && dup2(frd, SERVER_FLOW_READ_FD) >= 0
+        && dup2(fwr, SERVER_FLOW_WRITE_FD) >= 0)
+        close_from(SERVER_FLOW_WRITE_FD + 1);
+    else
+        close_from(SERVER_STATUS_FD + 1);
     execv(path, argv);
     _exit(127);
 }

@@ -4,7 +4,9 @@
  *   to incoming/;
  * - incoming/: complete files (queue_file_ready) with a valid queue-ID name, oldest
  *   first (queue IDs sort by arrival time), move to active/ while fewer than
- *   $qmgr_message_active_limit messages are in memory;
+ *   $qmgr_message_active_limit messages are in memory; each one moved puts an
+ *   in_flow_delay token for cleanup (lib/flow.h), and a scan that takes everything
+ *   tops the token pipe up to $default_process_limit;
  * - deferred/: the same for files whose mtime (= next retry time) has passed;
  * - incomplete files whose writer died (no lock held: queue_remove_if_abandoned) are
  *   removed, so a cleanup killed mid-message leaves nothing behind.
@@ -19,7 +21,9 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "config.h"
 #include "events.h"
+#include "flow.h"
 #include "log.h"
 #include "mem.h"
 #include "queue.h"
@@ -112,6 +116,8 @@ static int scan_dir(const char *queue, int due_only, struct scan_result *res)
 /* Move listed files to active/ and load them while the active limit allows. */
 static void take_files(const char *queue, struct scan_result *res)
 {
+    int from_incoming = strcmp(queue, "incoming") == 0, taken = 0;
+
     for (size_t i = 0; i < res->count; i++) {
         if (qmgr_message_count >= qmgr_active_limit) {
             res->left_behind = 1;
@@ -124,7 +130,18 @@ static void take_files(const char *queue, struct scan_result *res)
             continue;
         }
         qmgr_message_activate(id);
+        taken++;
     }
+    if (from_incoming && taken > 0)
+        (void)flow_put(taken);           /* in_flow_delay: cleanup may accept as many more */
+}
+
+/* Tokens kept in the flow pipe while qmgr keeps up: one per process a service may have
+ * (as Postfix does), within what lib/flow.h allows. */
+static int flow_idle_level(void)
+{
+    long level = config_int("default_process_limit");
+    return level < 1 ? 1 : level > FLOW_MAX_TOKENS ? FLOW_MAX_TOKENS : (int)level;
 }
 
 int qmgr_scan_incoming(void)
@@ -132,8 +149,12 @@ int qmgr_scan_incoming(void)
     if (qmgr_message_count >= qmgr_active_limit)
         return 1;
     struct scan_result res = { 0 };
-    if (scan_dir("incoming", 0, &res) == 0)
+    if (scan_dir("incoming", 0, &res) == 0) {
         take_files("incoming", &res);
+        /* in_flow_delay: caught up with incoming/, so nobody needs to wait */
+        if (!res.left_behind)
+            (void)flow_top_up(flow_idle_level());
+    }
     free(res.ids);
     return res.left_behind;
 }
