@@ -1,7 +1,7 @@
 /* flow.c: the in_flow_delay token pipe (see flow.h): master creates and primes it, qmgr
- * puts tokens as messages leave incoming/ (and tops it up when idle), cleanup takes one per new message with a
- * bounded wait. All I/O on the pipe is non-blocking; nothing here can block a daemon
- * longer than the wait it asked for. */
+ * puts tokens as messages leave incoming/ (and tops it up when idle), cleanup takes one
+ * per new message with a bounded wait. All I/O on the pipe is non-blocking; nothing here
+ * can block a daemon longer than the wait it asked for. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE 1
 #endif
