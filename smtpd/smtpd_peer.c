@@ -6,7 +6,7 @@
  * each with a status (SMTPD_NAME_*: found / not found or not confirmed / temporary DNS
  * failure) for reject_unknown_client_hostname and reject_unknown_reverse_client_hostname
  * (smtpd_check.c). Runs once per connection before the greeting; smtpd_xclient.c may
- * override name and address later (smtpd_peer_name_status() then follows s->name). */
+ * override names, statuses and address later (smtpd_peer_name_status() judges by them). */
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -61,10 +61,10 @@ int smtpd_peer_name_status(const struct smtpd_state *s, int reverse)
 
     if (strcmp(s->names_addr, s->addr) != 0)     /* XCLIENT ADDR: only its NAME is known */
         return named ? SMTPD_NAME_OK : SMTPD_NAME_NOTFOUND;
-    if (named)                                   /* ours, or an XCLIENT NAME */
-        return SMTPD_NAME_OK;                    /* (a confirmed name has a PTR name) */
-    if (reverse)
+    if (reverse)                                 /* from DNS, or XCLIENT (REVERSE_)NAME */
         return s->reverse_status;
+    if (named)
+        return SMTPD_NAME_OK;
     return s->name_status == SMTPD_NAME_OK ? SMTPD_NAME_NOTFOUND : s->name_status;
 }
 

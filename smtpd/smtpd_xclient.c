@@ -3,10 +3,12 @@
  * that client had connected: client address/name/port (so $mynetworks, SPF, DMARC and
  * the Received/log lines use them), HELO name, protocol and SASL login.
  *
- *   XCLIENT attr=value [attr=value ...]     attr: NAME ADDR PORT PROTO HELO LOGIN
- *                                            (REVERSE_NAME, DESTADDR, DESTPORT accepted
- *                                            and ignored); values are xtext (RFC 3461);
- *                                            [UNAVAILABLE]/[TEMPUNAVAIL] = not known.
+ *   XCLIENT attr=value [attr=value ...]     attr: NAME REVERSE_NAME ADDR PORT PROTO HELO
+ *                                            LOGIN (DESTADDR, DESTPORT accepted and
+ *                                            ignored); values are xtext (RFC 3461);
+ *                                            [UNAVAILABLE] = not known, [TEMPUNAVAIL] =
+ *                                            not known because of a temporary failure
+ *                                            (what reject_unknown_*client_hostname see).
  *
  * Only clients whose real address matches $smtpd_authorized_xclient_hosts (default:
  * nobody) may use it (550 5.7.0 otherwise) and see it in the EHLO reply. Not inside a
@@ -57,7 +59,7 @@ int smtpd_xclient_offer(const struct smtpd_state *s)
 void smtpd_xclient_ehlo_args(const struct smtpd_state *s, str *out)
 {
     (void) s;
-    str_appends(out, " NAME ADDR PORT PROTO HELO LOGIN");
+    str_appends(out, " NAME REVERSE_NAME ADDR PORT PROTO HELO LOGIN");
 }
 
 /* A host name as XCLIENT NAME may carry: letters, digits, '-', '.', '_'. */
@@ -89,8 +91,10 @@ static int unavailable(const char *v)
 
 /* The new identity, filled while parsing and applied only when everything is valid. */
 struct xclient_new {
-    int have_name, have_addr, have_port, have_proto, have_helo, have_login;
+    int have_name, have_addr, have_port, have_proto, have_helo, have_login, have_reverse;
     char name[XCLIENT_VALUE_MAX + 1];
+    char reverse[XCLIENT_VALUE_MAX + 1];
+    int name_status, reverse_status;     /* SMTPD_NAME_* */
     char addr[64];
     char port[8];
     int helo_kind;                       /* from PROTO */
@@ -101,16 +105,26 @@ struct xclient_new {
 static int parse_attr(struct smtpd_state *s, const char *attr, const char *v,
                       struct xclient_new *n)
 {
-    if (strcasecmp(attr, "NAME") == 0) {
-        if (unavailable(v)) {
-            snprintf(n->name, sizeof(n->name), "unknown");
+    if (strcasecmp(attr, "NAME") == 0 || strcasecmp(attr, "REVERSE_NAME") == 0) {
+        int reverse = attr[0] == 'R' || attr[0] == 'r';
+        char *to = reverse ? n->reverse : n->name;
+        int *status = reverse ? &n->reverse_status : &n->name_status;
+        if (unavailable(v)) {            /* [TEMPUNAVAIL]: the proxy's DNS failed for now */
+            snprintf(to, XCLIENT_VALUE_MAX + 1, "unknown");
+            *status = strcasecmp(v, "[TEMPUNAVAIL]") == 0 ? SMTPD_NAME_TEMPFAIL
+                                                          : SMTPD_NAME_NOTFOUND;
         } else if (name_ok(v)) {
-            snprintf(n->name, sizeof(n->name), "%s", v);
+            snprintf(to, XCLIENT_VALUE_MAX + 1, "%s", v);
+            *status = SMTPD_NAME_OK;
         } else {
-            smtpd_reply(s, "501 5.5.4 Bad NAME syntax: %.64s", v);
+            smtpd_reply(s, "501 5.5.4 Bad %s syntax: %.64s", reverse ? "REVERSE_NAME" : "NAME",
+                        v);
             return -1;
         }
-        n->have_name = 1;
+        if (reverse)
+            n->have_reverse = 1;
+        else
+            n->have_name = 1;
     } else if (strcasecmp(attr, "ADDR") == 0) {
         unsigned char buf[16];
         const char *a = v;
@@ -175,8 +189,7 @@ static int parse_attr(struct smtpd_state *s, const char *attr, const char *v,
             return -1;
         }
         n->have_login = 1;
-    } else if (strcasecmp(attr, "REVERSE_NAME") == 0 || strcasecmp(attr, "DESTADDR") == 0
-               || strcasecmp(attr, "DESTPORT") == 0) {
+    } else if (strcasecmp(attr, "DESTADDR") == 0 || strcasecmp(attr, "DESTPORT") == 0) {
         /* accepted for compatibility; postern does not use them */
     } else {
         smtpd_reply(s, "501 5.5.4 Bad XCLIENT attribute name: %.32s", attr);
@@ -195,6 +208,17 @@ static void apply(struct smtpd_state *s, const struct xclient_new *n)
         snprintf(s->name, sizeof(s->name), "%s", n->name);
     if (n->have_addr)
         snprintf(s->addr, sizeof(s->addr), "%s", n->addr);
+    if (n->have_name || n->have_reverse) {
+        /* the proxy's view of the names replaces ours (smtpd_peer_name_status() then
+         * judges by it); REVERSE_NAME defaults to NAME */
+        s->name_status = n->have_name ? n->name_status
+                                      : strcmp(s->name, "unknown") != 0 ? SMTPD_NAME_OK
+                                                                        : SMTPD_NAME_NOTFOUND;
+        snprintf(s->reverse_name, sizeof(s->reverse_name), "%s",
+                 n->have_reverse ? n->reverse : s->name);
+        s->reverse_status = n->have_reverse ? n->reverse_status : s->name_status;
+        snprintf(s->names_addr, sizeof(s->names_addr), "%s", s->addr);
+    }
     if (n->have_port)
         snprintf(s->port, sizeof(s->port), "%s", n->port);
     snprintf(s->peer, sizeof(s->peer), "%s[%s]", s->name, s->addr);

@@ -9,6 +9,7 @@ and a PTR name whose A query gets SERVFAIL. The loopback clients are in the defa
 $mynetworks; the restriction lists below put permit_mynetworks first only where a test
 says so."""
 import smtplib
+import time
 
 import pytest
 
@@ -184,3 +185,22 @@ def test_xclient_name_counts(instance, dns):
         (450, hostname(450, "192.0.2.7"))
     assert xclient_attempt(instance, PTR_SERVFAIL, "ADDR=192.0.2.8 NAME=mx.example.org")[0] \
         == 250
+
+
+def test_xclient_tempunavail_and_reverse_name(instance, dns):
+    """NAME=[TEMPUNAVAIL] is a temporary failure (450 even with code 550); REVERSE_NAME is
+    what reject_unknown_reverse_client_hostname judges, and defaults to NAME."""
+    start(instance, dns, smtpd_authorized_xclient_hosts="127.0.0.0/8",
+          unknown_client_reject_code="550",
+          smtpd_recipient_restrictions="reject_unknown_client_hostname")
+    assert xclient_attempt(instance, CONFIRMED, "NAME=[TEMPUNAVAIL]")[0] == 450
+    assert xclient_attempt(instance, CONFIRMED, "NAME=[UNAVAILABLE]")[0] == 550
+    instance.set(smtpd_recipient_restrictions="reject_unknown_reverse_client_hostname")
+    instance.reload()
+    time.sleep(1)
+    assert xclient_attempt(instance, NO_PTR, "NAME=mx.example.org")[0] == 250
+    assert xclient_attempt(instance, CONFIRMED,
+                           "NAME=mx.example.org REVERSE_NAME=[UNAVAILABLE]")[0] == 550
+    assert xclient_attempt(instance, CONFIRMED,
+                           "NAME=[UNAVAILABLE] REVERSE_NAME=ptr.example.org")[0] == 250
+    assert xclient_attempt(instance, CONFIRMED, "REVERSE_NAME=[TEMPUNAVAIL]")[0] == 450

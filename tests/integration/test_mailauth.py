@@ -147,7 +147,7 @@ def test_xclient_authorization(instance):
     try:
         assert c.reply()[0] == 220
         ehlo = " ".join(c.cmd("EHLO localhost")[1])
-        assert "XCLIENT NAME ADDR" in ehlo, ehlo
+        assert "XCLIENT NAME REVERSE_NAME ADDR" in ehlo, ehlo
         for bad in ("XCLIENT ADDR=999.1.1.1", "XCLIENT FOO=bar", "XCLIENT ADDR",
                     "XCLIENT NAME=a+00b", "XCLIENT PORT=70000", "XCLIENT HELO=a+20b"):
             assert c.cmd(bad)[0] == 501, bad
