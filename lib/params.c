@@ -95,8 +95,10 @@ const struct param_def param_table[] = {
     { "recipient_delimiter", PARAM_STR, "", 0 },
     { "local_delivery_timeout", PARAM_TIME, "1000s", 's' },
     { "propagate_unmatched_extensions", PARAM_LIST, "canonical, virtual", 0 },
-    { "allow_mail_to_commands", PARAM_LIST, "", 0 },
-    { "allow_mail_to_files", PARAM_LIST, "", 0 },
+    { "allow_mail_to_commands", PARAM_LIST, "alias, forward", 0 },
+    { "allow_mail_to_files", PARAM_LIST, "alias, forward", 0 },
+    { "command_time_limit", PARAM_TIME, "1000s", 's' },       /* "|command" alias targets */
+    { "local_command_shell", PARAM_STR, "", 0 },               /* "" = /bin/sh -c */
     { "expand_owner_alias", PARAM_BOOL, "no", 0 },
     { "maildir_fsync", PARAM_BOOL, "yes", 0 },
 

@@ -9,7 +9,10 @@
  *   local_deliver.c    the shared copy loop (Return-Path, Delivered-To, content) + loop check
  *   local_maildir.c    Maildir delivery (tmp -> fsync -> new)
  *   local_mbox.c       mbox delivery (dotlock + fcntl lock, >From quoting)
- *   local_privs.c      switch to and back from a recipient's privileges
+ *   local_privs.c      switch to and back from a recipient's privileges; the rights of
+ *                      "|command" and "/file" alias targets (alias table owner)
+ *   local_command.c    "|command" delivery: a forked child with dropped ids, time limit
+ *   local_file.c       "/file" (mbox) and "/dir/" (Maildir) alias target delivery
  *   local_abort.c      undo a delivery in progress when the watchdog kills the agent */
 #ifndef POSTERN_LOCAL_H
 #define POSTERN_LOCAL_H
@@ -28,6 +31,20 @@
 /* Run as uid/gid (root only; when not root the ids must be our own). 0 or -1 (r set). */
 int local_become(uid_t uid, gid_t gid, struct deliver_result *r);
 void local_unbecome(void);
+
+/* Who a "|command" or "/file" alias target runs as (see local_alias_privs). */
+#define LOCAL_PRIVS_NAME_MAX 64
+#define LOCAL_PRIVS_HOME_MAX 1024
+struct local_privs {
+    uid_t uid;
+    gid_t gid;
+    char user[LOCAL_PRIVS_NAME_MAX];  /* LOGNAME / USER ("" when the uid has no account) */
+    char home[LOCAL_PRIVS_HOME_MAX];  /* HOME and working directory ("/" when unknown) */
+};
+/* The rights for targets found in the alias table `spec`: when we run as root, the
+ * owner of its file (hash:/btree:), or $default_privs when that owner is root or the
+ * table is no file; otherwise ourselves. 0, or -1 with r set (defer). */
+int local_alias_privs(const char *spec, struct local_privs *p, struct deliver_result *r);
 
 /* --- local_recipient.c --- */
 /* Deliver one request recipient (with alias expansion); logs every final delivery and
@@ -55,11 +72,13 @@ void local_deliver_local(struct local_expansion *x, const char *addr, const char
 
 /* --- local_alias.c --- */
 /* Look the local part up in $alias_maps. 1 found (value), 0 not, -1 table error.
- * *key receives the key that matched (malloc'd) when found. */
-int local_alias_lookup(const char *localpart, str *value, char **key);
-/* Expand the alias `key` (value = its right-hand side) reached via address `addr`. */
+ * *key receives the key that matched and *spec the table it was found in (both
+ * malloc'd) when found. */
+int local_alias_lookup(const char *localpart, str *value, char **key, char **spec);
+/* Expand the alias `key` (value = its right-hand side, found in table `spec`) reached
+ * via address `addr`. */
 void local_alias_expand(struct local_expansion *x, const char *addr, const char *key,
-                        const char *value);
+                        const char *value, const char *spec);
 /* Strip a $recipient_delimiter extension: copy of localpart without it, or NULL if none. */
 char *local_strip_extension(const char *localpart);
 
@@ -93,6 +112,19 @@ void local_maildir_deliver(struct deliver_msg *m, const char *dir, const char *r
 void local_mbox_deliver(struct deliver_msg *m, const char *path, const char *rcpt,
                         uid_t uid, gid_t gid, int spool, struct deliver_result *r);
 
+/* --- local_command.c --- */
+#define LOCAL_COMMAND_OUTPUT_MAX 400     /* bytes of command output kept for the reason */
+/* Run `command` with the shell ($local_command_shell or /bin/sh -c) as p, the
+ * delivered message (for rcpt) on its stdin, within $command_time_limit. */
+void local_command_deliver(struct deliver_msg *m, const char *rcpt, const char *orig,
+                           const char *command, const struct local_privs *p,
+                           struct deliver_result *r);
+/* --- local_file.c --- */
+/* Append to the absolute path (mbox), or deliver into it as a Maildir when it ends
+ * in '/', with p's rights. */
+void local_file_deliver(struct deliver_msg *m, const char *rcpt, const char *path,
+                        const struct local_privs *p, struct deliver_result *r);
+
 /* --- local_abort.c --- */
 #define LOCAL_ABORT_PATH_MAX 4300
 /* Install the SIGALRM (delivery timeout) handler that undoes what is registered below. */
@@ -102,5 +134,7 @@ void local_abort_install(void);
 void local_abort_lock(const char *lock_path);
 void local_abort_tmp(const char *tmp_path);
 void local_abort_mbox(int fd, off_t old_size);
+/* A running command whose process group is killed (pid > 0), or none (0). */
+void local_abort_command(pid_t pid);
 
 #endif

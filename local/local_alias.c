@@ -7,7 +7,12 @@
  *     is a loop ("a: b" + "b: a") and bounces 5.4.6; a target naming the alias itself
  *     ("a: a") is the user a (Postfix semantics);
  *   - other addresses are forwarded in one new message per alias (local_forward.c);
- *   - "|command", "/file" and ":include:" are not supported yet and bounce.
+ *   - "|command" and "/file" (or "/dir/") targets are delivered here (local_command.c,
+ *     local_file.c) with the rights of the alias table's owner (local_privs.c) when
+ *     $allow_mail_to_commands / $allow_mail_to_files list the "alias" context, else they
+ *     bounce 5.7.1; a target with spaces is written in double quotes ("|cmd arg"), and
+ *     may not contain a comma (the list separator);
+ *   - ":include:" is not supported yet and bounces.
  * Each alias is expanded at most once per recipient (a second path to it adds nothing),
  * so aliases that fan out to shared sub-aliases cost linear, not exponential, work. */
 #include "local.h"
@@ -21,6 +26,7 @@
 #include "resolve.h"
 
 #define LOCAL_ALIAS_MAX_TARGETS 1000
+#define LOCAL_SPECIAL_TARGET_MAX 4000    /* bytes of a "|command" or "/file" target */
 
 char *local_strip_extension(const char *localpart)
 {
@@ -35,19 +41,36 @@ char *local_strip_extension(const char *localpart)
     return xstrndup(localpart, pos);
 }
 
-int local_alias_lookup(const char *localpart, str *value, char **key)
+/* Look key up in each table in turn (first match wins, an error stops the search);
+ * *spec receives the table that matched. */
+static int lookup_in_tables(char **specs, const char *key, str *value, char **spec)
+{
+    for (int i = 0; specs[i]; i++) {
+        char *one[2] = { specs[i], NULL };
+        int rc = dict_lookup_list(one, key, value);
+        if (rc != 0) {
+            if (rc == 1)
+                *spec = xstrdup(specs[i]);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+int local_alias_lookup(const char *localpart, str *value, char **key, char **spec)
 {
     char **specs = config_list("alias_maps");
     char *stripped = NULL;
     int rc = 0;
 
     *key = NULL;
+    *spec = NULL;
     if (specs[0]) {
-        rc = dict_lookup_list(specs, localpart, value);
+        rc = lookup_in_tables(specs, localpart, value, spec);
         if (rc == 1)
             *key = xstrdup(localpart);
         else if (rc == 0 && (stripped = local_strip_extension(localpart)) != NULL) {
-            rc = dict_lookup_list(specs, stripped, value);
+            rc = lookup_in_tables(specs, stripped, value, spec);
             if (rc == 1) {
                 *key = stripped;
                 stripped = NULL;
@@ -104,8 +127,77 @@ static void leaf_set(struct local_expansion *x, const char *to, int status, cons
     deliver_result_free(&r);
 }
 
+/* 1 if `context` ("alias") is listed in the list parameter `param`. */
+static int context_allowed(const char *param, const char *context)
+{
+    char **list = config_list(param);
+    int yes = 0;
+
+    for (int i = 0; list[i] && !yes; i++)
+        yes = strcasecmp(list[i], context) == 0;
+    strv_free(list);
+    return yes;
+}
+
+/* A command or path from an alias: bounded, no control bytes. */
+static int special_target_ok(const char *t)
+{
+    if (strlen(t) > LOCAL_SPECIAL_TARGET_MAX)
+        return 0;
+    for (const char *c = t; *c; c++)
+        if (((unsigned char) *c < 0x20 && *c != '\t') || *c == 0x7f)
+            return 0;
+    return 1;
+}
+
+/* Deliver the "|command" or "/file" target t of the alias reached via addr. */
+static void deliver_special(struct local_expansion *x, const char *addr, const char *spec,
+                            const char *t)
+{
+    int is_command = *t == '|';
+    const char *what = is_command ? "command" : "file";
+    struct deliver_result r;
+    struct local_privs privs;
+    str seen;
+
+    if (!special_target_ok(t)) {
+        leaf_set(x, addr, DELIVER_BOUNCE, "5.3.0", is_command ? "bad alias command target"
+                 : "bad alias file target");
+        return;
+    }
+    str_init(&seen);
+    str_printf(&seen, ":%s", t);              /* ':' cannot start an alias name */
+    if (local_alias_seen(x, seen.data)) {
+        str_free(&seen);
+        return;                               /* same command or file reached twice */
+    }
+    str_free(&seen);
+    if (!context_allowed(is_command ? "allow_mail_to_commands" : "allow_mail_to_files",
+                         "alias")) {
+        leaf_set(x, addr, DELIVER_BOUNCE, "5.7.1", is_command
+                 ? "mail to command is restricted" : "mail to file is restricted");
+        return;
+    }
+    deliver_result_init(&r);
+    if (local_alias_privs(spec, &privs, &r) == 0) {
+        if (is_command) {
+            const char *cmd = t + 1;
+            while (*cmd == ' ' || *cmd == '\t')
+                cmd++;
+            if (!*cmd)
+                deliver_result_set(&r, DELIVER_BOUNCE, "5.3.0", "empty %s alias target", what);
+            else
+                local_command_deliver(x->msg, addr, x->orig, cmd, &privs, &r);
+        } else {
+            local_file_deliver(x->msg, addr, t, &privs, &r);
+        }
+    }
+    local_leaf(x, addr, &r);
+    deliver_result_free(&r);
+}
+
 void local_alias_expand(struct local_expansion *x, const char *addr, const char *key,
-                        const char *value)
+                        const char *value, const char *spec)
 {
     char **targets, **forward = NULL;
     int nforward = 0;
@@ -147,9 +239,18 @@ void local_alias_expand(struct local_expansion *x, const char *addr, const char 
             t[n - 1] = 0;
             t++;
         }
+        n = strlen(t);
+        if (n >= 2 && t[0] == '"' && t[n - 1] == '"') {   /* "|command with args" */
+            t[n - 1] = 0;
+            t++;
+        }
         if (!*t)
             continue;
-        if (*t == '|' || *t == '/' || strncasecmp(t, ":include:", 9) == 0) {
+        if (*t == '|' || *t == '/') {
+            deliver_special(x, addr, spec, t);
+            continue;
+        }
+        if (strncasecmp(t, ":include:", 9) == 0) {
             leaf_set(x, t, DELIVER_BOUNCE, "5.3.0", "unsupported alias target");
             continue;
         }

@@ -275,7 +275,7 @@ void local_deliver_local(struct local_expansion *x, const char *addr, const char
 {
     struct deliver_result r;
     str lp, value;
-    char *key = NULL;
+    char *key = NULL, *spec = NULL;
     int rc = 0;
 
     deliver_result_init(&r);
@@ -284,7 +284,7 @@ void local_deliver_local(struct local_expansion *x, const char *addr, const char
     addr_local(addr, &lp);
     lowercase(lp.data);
     if (!self || strcmp(self, lp.data) != 0) {
-        rc = local_alias_lookup(lp.data, &value, &key);
+        rc = local_alias_lookup(lp.data, &value, &key, &spec);
         if (rc == 1 && self && strcmp(self, key) == 0)
             rc = 0;                          /* "a: a+ext" names the user a itself */
     }
@@ -292,12 +292,13 @@ void local_deliver_local(struct local_expansion *x, const char *addr, const char
         deliver_result_set(&r, DELIVER_DEFER, "4.3.0", "alias database unavailable");
         local_leaf(x, addr, &r);
     } else if (rc == 1) {
-        local_alias_expand(x, addr, key, value.data);
+        local_alias_expand(x, addr, key, value.data, spec);
     } else if (!already_done(x, addr)) {
         deliver_user(x->msg, addr, lp.data, &r);
         local_leaf(x, addr, &r);
     }
     free(key);
+    free(spec);
     str_free(&lp);
     str_free(&value);
     deliver_result_free(&r);
