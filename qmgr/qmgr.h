@@ -106,6 +106,11 @@ void qmgr_message_rcpt_done(struct qmgr_job *job, int j);          /* sent or bo
 void qmgr_message_rcpt_deferred(struct qmgr_job *job, int j, const char *dsn,
                                 const char *reason);
 /* qmgr_deferlog.c: defer/ID, the reasons shown by the queue commands */
+/* Append one recipient entry (recipient, dsn, reason, and action unless NULL) to
+ * $queue_directory/LOG/ID (LOG "defer" or "bounce"); failures are logged with
+ * `consequence` appended to the warning. */
+void qmgr_rcpt_log_append(const char *log, const char *id, const char *rcpt, const char *dsn,
+                          const char *reason, const char *action, const char *consequence);
 void qmgr_defer_log_add(const char *id, const char *rcpt, const char *dsn, const char *reason);
 void qmgr_defer_log_remove(const char *id);
 /* Log + defer every recipient of a job that could not be delivered. */

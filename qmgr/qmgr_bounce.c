@@ -31,28 +31,8 @@
 
 void bounce_add(const char *queue_id, const char *rcpt, const char *dsn, const char *reason)
 {
-    char path[4096];
-    if (!queue_path(path, sizeof(path), qmgr_qdir, "bounce", queue_id)) {
-        msg_warn("%s: bounce log path too long", queue_id);
-        return;
-    }
-    attr_list l;
-    attr_init(&l);
-    attr_add(&l, "recipient", rcpt);
-    attr_add(&l, "dsn", dsn ? dsn : "5.0.0");
-    attr_add(&l, "reason", reason ? reason : "");
-    attr_add(&l, "action", "failed");
-    str buf;
-    str_init(&buf);
-    attr_encode(&l, &buf);
-    attr_free(&l);
-    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0 || write(fd, buf.data, buf.len) != (ssize_t)buf.len)
-        msg_warn("%s: append to bounce log %s: %s (the sender may not be notified)",
-                 queue_id, path, strerror(errno));
-    if (fd >= 0)
-        close(fd);
-    str_free(&buf);
+    qmgr_rcpt_log_append("bounce", queue_id, rcpt, dsn ? dsn : "5.0.0", reason, "failed",
+                         " (the sender may not be notified)");
 }
 
 int qmgr_bounce_pending(const char *queue_id)

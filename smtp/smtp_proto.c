@@ -171,19 +171,16 @@ static void reset_session(struct dialog *d)
     end_session(d, d->reply.code / 100 == 2);
 }
 
-/* A reused session that fails before the server answered anything had been closed by
- * the server while idle: nothing was decided, deliver over a fresh connection. */
+/* Trouble at the MAIL FROM reply (the first reply of a transaction, so no recipient has
+ * an answer yet). On a reused session that means the server had closed it while idle:
+ * nothing was decided, deliver over a fresh connection. */
 static int stale_or_trouble(struct dialog *d, const char *err, const char *stage)
 {
-    if (d->s->uses > 0 && d->naccepted == 0) {
-        for (int i = 0; i < d->nactive; i++)
-            if (d->rcpts[d->active[i]].tried)
-                return session_trouble(d, err, stage);
-        msg_info("%s: reused session with %s[%s] is gone (%s); connecting again",
-                 d->m->queue_id, d->s->host, d->s->addr, err);
-        return SESSION_STALE;
-    }
-    return session_trouble(d, err, stage);
+    if (d->s->uses == 0)
+        return session_trouble(d, err, stage);
+    msg_info("%s: reused session with %s[%s] is gone (%s); connecting again",
+             d->m->queue_id, d->s->host, d->s->addr, err);
+    return SESSION_STALE;
 }
 
 static int any_open(const struct dialog *d)
